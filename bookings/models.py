@@ -1,0 +1,128 @@
+import base64
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from events.models import Event, TicketType
+
+
+def new_access_token() -> str:
+    """A secret for guest links to a booking (256 bits)."""
+    return secrets.token_urlsafe(32)
+
+
+def new_ticket_code() -> str:
+    """An unguessable ticket code: 160 random bits in base32 (QR alphanumeric mode)."""
+    return base64.b32encode(secrets.token_bytes(20)).decode("ascii")
+
+
+class Booking(models.Model):
+    """One buyer's purchase of tickets of one event (DESIGN.md section 5).
+
+    Only the services in `bookings.services` change `status`, under a row lock.
+    """
+
+    class Status(models.TextChoices):
+        RESERVED = "reserved", _("Reserved")
+        PROCESSING = "processing", _("Processing payment")
+        CONFIRMED = "confirmed", _("Confirmed")
+        REFUNDED = "refunded", _("Refunded")
+        EXPIRED = "expired", _("Expired")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    # Statuses whose tickets still count against capacity as held.
+    HOLDING = (Status.RESERVED, Status.PROCESSING)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    event = models.ForeignKey(
+        Event, on_delete=models.PROTECT, related_name="bookings", verbose_name=_("event")
+    )
+    buyer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="bookings", verbose_name=_("buyer"),
+    )
+    email = models.EmailField(_("e-mail"))
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.RESERVED, editable=False
+    )
+    expires_at = models.DateTimeField(_("hold expires at"))
+    total = models.DecimalField(_("total"), max_digits=12, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3)
+    access_token = models.CharField(
+        max_length=64, unique=True, default=new_access_token, editable=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    closed_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text=_("When the hold ended without a sale (expired or cancelled)."),
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("booking")
+        verbose_name_plural = _("bookings")
+        constraints = [
+            models.CheckConstraint(condition=Q(total__gte=0), name="booking_total_gte_0"),
+        ]
+        indexes = [
+            # The expiry sweep: reserved bookings past their deadline, oldest first.
+            models.Index(
+                fields=["expires_at"], condition=Q(status="reserved"), name="booking_reserved_expiry_idx"
+            ),
+            models.Index(fields=["buyer", "-created_at"], name="booking_buyer_created_idx"),
+            models.Index(fields=["event", "status"], name="booking_event_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{str(self.pk)[:8]} – {self.email}"
+
+
+class Ticket(models.Model):
+    """One seat of a ticket type in a booking.
+
+    held -> issued (booking confirmed) -> refunded; held -> released (hold ended).
+    """
+
+    class Status(models.TextChoices):
+        HELD = "held", _("Held")
+        ISSUED = "issued", _("Issued")
+        RELEASED = "released", _("Released")
+        REFUNDED = "refunded", _("Refunded")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    booking = models.ForeignKey(
+        Booking, on_delete=models.CASCADE, related_name="tickets", verbose_name=_("booking")
+    )
+    ticket_type = models.ForeignKey(
+        TicketType, on_delete=models.PROTECT, related_name="tickets", verbose_name=_("ticket type")
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.HELD, editable=False
+    )
+    price = models.DecimalField(_("price"), max_digits=10, decimal_places=2)
+    attendee_name = models.CharField(_("attendee name"), max_length=200, blank=True)
+    code = models.CharField(
+        _("code"), max_length=64, unique=True, default=new_ticket_code, editable=False
+    )
+    issued_at = models.DateTimeField(_("issued at"), null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["ticket_type__position", "id"]
+        verbose_name = _("ticket")
+        verbose_name_plural = _("tickets")
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gte=0), name="ticket_price_gte_0"),
+        ]
+        indexes = [
+            # Counter checks and reclaiming holds: tickets of a type by status.
+            models.Index(fields=["ticket_type", "status"], name="ticket_type_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_type.name} {self.code[:8]}"

@@ -1,0 +1,490 @@
+"""Booking use cases: reserve, confirm, cancel, expire holds, release sold tickets.
+
+Locking (DESIGN.md section 6). Every function here that moves capacity locks
+rows in one global order: Event (only while it has a capacity) -> TicketTypes
+ordered by pk -> Booking(s). Two transactions that take the same rows in the
+same order can only queue, never deadlock; taking a booking before its ticket
+types (as a naive "load the booking, then update the counters" would) deadlocks
+against a concurrent reservation. Lock waits are bounded (`locking_atomic`) and
+end in `Busy`. While the rows are locked only the minimal SQL runs: no network
+calls, no e-mail, no per-ticket queries.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Value, When
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from bookings.models import Booking, Ticket
+from events.models import Event, TicketType
+from ticketing.db import locking_atomic
+from ticketing.errors import (
+    Busy,
+    EventNotPublished,
+    HoldExpired,
+    InvalidInput,
+    InvalidTransition,
+    LimitExceeded,
+    SalesClosed,
+    SoldOut,
+)
+
+# Reclaiming expired holds inside a reservation is bounded so a buyer never
+# pays for a big backlog; the sweeper (`holds_expire`) does the rest.
+RECLAIM_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class LineItem:
+    """`quantity` tickets of one ticket type (an instance or its id)."""
+
+    ticket_type: TicketType | uuid.UUID | str
+    quantity: int
+
+    @property
+    def ticket_type_id(self) -> uuid.UUID:
+        if isinstance(self.ticket_type, TicketType):
+            return self.ticket_type.pk
+        return uuid.UUID(str(self.ticket_type))
+
+
+# --- Reserve ------------------------------------------------------------------
+
+
+def booking_reserve(
+    *,
+    event: Event,
+    items: Sequence[LineItem],
+    email: str = "",
+    buyer: AbstractBaseUser | None = None,
+) -> Booking:
+    """Hold the requested tickets until the hold expires; never oversell.
+
+    One transaction: lock the event (when capped) and the requested ticket
+    types, check the rules on the locked rows, reclaim expired holds of those
+    types if short, then take the capacity with `F()` updates and create the
+    booking and its tickets. Cost does not depend on how many tickets are
+    already sold: only counters are read.
+    """
+    quantities = _merge_items(items)
+    email = _booking_email(email, buyer)
+    now = timezone.now()
+    with locking_atomic():
+        event, types = _lock_inventory(event, quantities.keys())
+        _check_sellable(event, types, quantities, now)
+        if _shortfall(event, types, quantities):
+            if _reclaim_expired_holds(event, types, now):
+                event, types = _reread(event, types)
+            if _shortfall(event, types, quantities):
+                raise _sold_out(event, types, quantities)
+        _move_counters(event=event, per_type=quantities, held=+1)
+        booking = Booking.objects.create(
+            event=event,
+            buyer=buyer if buyer is not None and buyer.is_authenticated else None,
+            email=email,
+            status=Booking.Status.RESERVED,
+            expires_at=now + timedelta(minutes=settings.BOOKING_HOLD_MINUTES),
+            total=sum((types[pk].price * n for pk, n in quantities.items()), Decimal("0.00")),
+            currency=event.currency,
+        )
+        Ticket.objects.bulk_create(
+            Ticket(booking=booking, ticket_type_id=pk, price=types[pk].price, status=Ticket.Status.HELD)
+            for pk, n in quantities.items()
+            for _i in range(n)
+        )
+    return booking
+
+
+def _merge_items(items: Sequence[LineItem]) -> dict[uuid.UUID, int]:
+    if not items:
+        raise InvalidInput(_("Choose at least one ticket."), errors={"items": [_("This list may not be empty.")]})
+    quantities: dict[uuid.UUID, int] = {}
+    for item in items:
+        try:
+            pk = item.ticket_type_id
+        except (ValueError, TypeError, AttributeError):
+            raise InvalidInput(_("Unknown ticket type."), errors={"items": [_("Unknown ticket type.")]}) from None
+        quantity = item.quantity
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+            raise InvalidInput(
+                _("Quantity must be a whole number of at least 1."),
+                errors={"items": [_("Quantity must be a whole number of at least 1.")]},
+            )
+        quantities[pk] = quantities.get(pk, 0) + quantity
+    return quantities
+
+
+def _booking_email(email: str, buyer: AbstractBaseUser | None) -> str:
+    email = (email or "").strip()
+    if not email and buyer is not None and buyer.is_authenticated:
+        email = getattr(buyer, "email", "") or ""
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise InvalidInput(_("Enter a valid e-mail address."),
+                           errors={"email": [_("Enter a valid e-mail address.")]}) from None
+    return email
+
+
+def _lock_inventory(event: Event, type_ids: Iterable[uuid.UUID]) -> tuple[Event, dict[uuid.UUID, TicketType]]:
+    """Lock the event (when capped) then the ticket types by pk; return fresh rows.
+
+    `event.capacity` as the caller loaded it decides whether the event row is
+    locked. If the cap was set meanwhile (an organizer change), the event row
+    would have to be locked after the types, against the global order, so the
+    request is refused as `Busy` and its retry takes the right path.
+    """
+    ids = sorted(set(type_ids))
+    if event.capacity is not None:
+        event = Event.objects.select_for_update().get(pk=event.pk)
+    rows = TicketType.objects.select_for_update().filter(event_id=event.pk, pk__in=ids).order_by("pk")
+    types = {tt.pk: tt for tt in rows}
+    if event.capacity is None:
+        # Read after the type locks so a concurrent event_cancel (which locks
+        # every type) is seen; one primary-key read.
+        event = Event.objects.get(pk=event.pk)
+        if event.capacity is not None:
+            raise Busy()
+    if len(types) != len(ids):
+        raise InvalidInput(_("Unknown ticket type for this event."),
+                           errors={"items": [_("Unknown ticket type for this event.")]})
+    return event, types
+
+
+def _reread(event: Event, types: Mapping[uuid.UUID, TicketType]) -> tuple[Event, dict[uuid.UUID, TicketType]]:
+    """Fresh copies of rows this transaction already holds locks on."""
+    if event.capacity is not None:
+        event = Event.objects.get(pk=event.pk)
+    return event, {tt.pk: tt for tt in TicketType.objects.filter(pk__in=list(types))}
+
+
+def _check_sellable(event: Event, types: Mapping[uuid.UUID, TicketType],
+                    quantities: Mapping[uuid.UUID, int], now: datetime) -> None:
+    if event.status != Event.Status.PUBLISHED:
+        raise EventNotPublished()
+    for pk, quantity in quantities.items():
+        tt = types[pk]
+        if tt.sales_start is not None and now < tt.sales_start:
+            raise SalesClosed(_("Sales for '%(name)s' have not started yet.") % {"name": tt.name})
+        if now >= (tt.sales_end or event.starts_at):
+            raise SalesClosed(_("Sales for '%(name)s' are closed.") % {"name": tt.name})
+        if quantity > tt.max_per_booking:
+            raise LimitExceeded(
+                ngettext("At most %(n)d '%(name)s' ticket per booking.",
+                         "At most %(n)d '%(name)s' tickets per booking.", tt.max_per_booking)
+                % {"n": tt.max_per_booking, "name": tt.name},
+                errors={"items": [_("Quantity above the limit per booking.")]},
+            )
+
+
+def _shortfall(event: Event, types: Mapping[uuid.UUID, TicketType], quantities: Mapping[uuid.UUID, int]) -> bool:
+    if any(types[pk].capacity - types[pk].sold - types[pk].held < n for pk, n in quantities.items()):
+        return True
+    return event.capacity is not None and event.capacity - event.sold - event.held < sum(quantities.values())
+
+
+def _sold_out(event: Event, types: Mapping[uuid.UUID, TicketType], quantities: Mapping[uuid.UUID, int]) -> SoldOut:
+    event_left = None if event.capacity is None else max(0, event.capacity - event.sold - event.held)
+    available = {}
+    for pk in quantities:
+        left = types[pk].remaining
+        available[str(pk)] = left if event_left is None else min(left, event_left)
+    for pk, n in quantities.items():
+        if types[pk].remaining < n:
+            left = types[pk].remaining
+            detail = (
+                _("'%(name)s' is sold out.") % {"name": types[pk].name}
+                if left == 0
+                else ngettext("Only %(n)d '%(name)s' ticket left.", "Only %(n)d '%(name)s' tickets left.", left)
+                % {"n": left, "name": types[pk].name}
+            )
+            break
+    else:
+        detail = (
+            _("This event is sold out.")
+            if event_left == 0
+            else ngettext("Only %(n)d ticket left for this event.", "Only %(n)d tickets left for this event.",
+                          event_left) % {"n": event_left}
+        )
+    return SoldOut(detail, available=available)
+
+
+def _reclaim_expired_holds(event: Event, types: Mapping[uuid.UUID, TicketType], now: datetime) -> int:
+    """Expire unswept holds on the locked types; return how many bookings were released.
+
+    Only bookings whose held tickets are all of the locked types qualify, so no
+    further ticket type is locked out of order. Bookings another transaction
+    holds (a payment in flight, a sweeper) are skipped, never waited for.
+    """
+    locked = list(types)
+    held_here = Ticket.objects.filter(booking_id=OuterRef("pk"), status=Ticket.Status.HELD)
+    candidates = (
+        Booking.objects.filter(event_id=event.pk, status=Booking.Status.RESERVED, expires_at__lte=now)
+        .filter(Exists(held_here.filter(ticket_type_id__in=locked)))
+        .exclude(Exists(held_here.exclude(ticket_type_id__in=locked)))
+        .values("pk")[:RECLAIM_LIMIT]
+    )
+    booking_ids = list(
+        Booking.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=candidates, status=Booking.Status.RESERVED, expires_at__lte=now)
+        .values_list("pk", flat=True)
+    )
+    if booking_ids:
+        _release_holds(event=event, booking_ids=booking_ids, status=Booking.Status.EXPIRED, now=now)
+    return len(booking_ids)
+
+
+# --- Counters and holds (callers hold the locks) -------------------------------
+
+
+def _move_counters(*, event: Event, per_type: Mapping[uuid.UUID, int], held: int = 0, sold: int = 0) -> None:
+    """Add `held * n` and `sold * n` to each ticket type's counters (n per type) and
+    to the event's while it is capped. One UPDATE per table."""
+    per_type = {pk: n for pk, n in per_type.items() if n}
+    if not per_type:
+        return
+
+    def delta(sign: int):
+        if len(per_type) == 1:
+            return Value(sign * next(iter(per_type.values())))
+        return Case(*[When(pk=pk, then=Value(sign * n)) for pk, n in per_type.items()], output_field=IntegerField())
+
+    changes = {}
+    if held:
+        changes["held"] = F("held") + delta(held)
+    if sold:
+        changes["sold"] = F("sold") + delta(sold)
+    TicketType.objects.filter(pk__in=list(per_type)).update(**changes)
+    if event.capacity is not None:
+        total = sum(per_type.values())
+        Event.objects.filter(pk=event.pk).update(
+            **{field: F(field) + sign * total for field, sign in (("held", held), ("sold", sold)) if sign}
+        )
+
+
+def _held_per_type(booking_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+    rows = (
+        Ticket.objects.filter(booking_id__in=booking_ids, status=Ticket.Status.HELD)
+        .values("ticket_type_id").annotate(n=Count("pk")).order_by()
+    )
+    return {row["ticket_type_id"]: row["n"] for row in rows}
+
+
+def _release_holds(*, event: Event, booking_ids: Sequence[uuid.UUID], status: str, now: datetime) -> None:
+    """End the holds of locked `reserved`/`processing` bookings: tickets released, capacity freed."""
+    per_type = _held_per_type(booking_ids)
+    Ticket.objects.filter(booking_id__in=booking_ids, status=Ticket.Status.HELD).update(status=Ticket.Status.RELEASED)
+    Booking.objects.filter(pk__in=booking_ids).update(status=status, closed_at=now, updated_at=now)
+    _move_counters(event=event, per_type=per_type, held=-1)
+
+
+def _lock_booking(booking: Booking) -> tuple[Event, Booking]:
+    """Lock a booking's event (when capped) and ticket types, then the booking itself."""
+    type_ids = Ticket.objects.filter(booking_id=booking.pk).values_list("ticket_type_id", flat=True).distinct()
+    event, _types = _lock_inventory(booking.event, list(type_ids))
+    locked = Booking.objects.select_for_update().get(pk=booking.pk)
+    return event, locked
+
+
+def _refresh(booking: Booking) -> Booking:
+    """The caller's instance, updated to what was just committed."""
+    booking.refresh_from_db()
+    return booking
+
+
+# --- State transitions -----------------------------------------------------------
+
+
+def booking_cancel(*, booking: Booking) -> Booking:
+    """Give up a hold (`reserved` only): its tickets are released at once.
+
+    A hold already past its deadline ends as `expired` rather than `cancelled`.
+    """
+    now = timezone.now()
+    with locking_atomic():
+        event, locked = _lock_booking(booking)
+        if locked.status != Booking.Status.RESERVED:
+            raise InvalidTransition(_("Only a reservation that is not yet paid can be cancelled."))
+        status = Booking.Status.EXPIRED if locked.expires_at <= now else Booking.Status.CANCELLED
+        _release_holds(event=event, booking_ids=[locked.pk], status=status, now=now)
+    return _refresh(booking)
+
+
+def booking_start_payment(*, booking: Booking) -> Booking:
+    """`reserved` -> `processing`: the card is authorized, capture follows; the hold is kept.
+
+    Locks only the booking: no counter moves. A hold past its deadline raises
+    `HoldExpired` (the sweeper releases it).
+    """
+    with locking_atomic():
+        locked = Booking.objects.select_for_update().get(pk=booking.pk)
+        if locked.status == Booking.Status.EXPIRED or (
+            locked.status == Booking.Status.RESERVED and locked.expires_at <= timezone.now()
+        ):
+            raise HoldExpired()
+        if locked.status != Booking.Status.RESERVED:
+            raise InvalidTransition(_("This booking is not awaiting payment."))
+        Booking.objects.filter(pk=locked.pk).update(status=Booking.Status.PROCESSING, updated_at=timezone.now())
+    return _refresh(booking)
+
+
+def booking_confirm(*, booking: Booking) -> Booking:
+    """`processing` -> `confirmed`: held tickets become issued, held capacity becomes sold."""
+    now = timezone.now()
+    with locking_atomic():
+        event, locked = _lock_booking(booking)
+        if locked.status != Booking.Status.PROCESSING:
+            raise InvalidTransition(_("Only a booking being paid can be confirmed."))
+        if event.status == Event.Status.CANCELLED:
+            raise InvalidTransition(_("The event has been cancelled."))
+        per_type = _held_per_type([locked.pk])
+        Ticket.objects.filter(booking_id=locked.pk, status=Ticket.Status.HELD).update(
+            status=Ticket.Status.ISSUED, issued_at=now
+        )
+        Booking.objects.filter(pk=locked.pk).update(status=Booking.Status.CONFIRMED, confirmed_at=now, updated_at=now)
+        _move_counters(event=event, per_type=per_type, held=-1, sold=+1)
+    return _refresh(booking)
+
+
+def booking_fail_payment(*, booking: Booking) -> Booking:
+    """`processing` -> `cancelled`: the payment failed; the hold is released."""
+    now = timezone.now()
+    with locking_atomic():
+        event, locked = _lock_booking(booking)
+        if locked.status != Booking.Status.PROCESSING:
+            raise InvalidTransition(_("This booking is not being paid."))
+        _release_holds(event=event, booking_ids=[locked.pk], status=Booking.Status.CANCELLED, now=now)
+    return _refresh(booking)
+
+
+def tickets_release_sold(*, booking: Booking, tickets: Sequence[Ticket | uuid.UUID] | None = None) -> list[Ticket]:
+    """Refund issued tickets of a confirmed booking: sold capacity goes back on sale.
+
+    `tickets` defaults to every issued ticket. When none stays issued the
+    booking becomes `refunded`. Returns the released tickets.
+    """
+    now = timezone.now()
+    with locking_atomic():
+        event, locked = _lock_booking(booking)
+        if locked.status != Booking.Status.CONFIRMED:
+            raise InvalidTransition(_("Only tickets of a confirmed booking can be refunded."))
+        issued = Ticket.objects.filter(booking_id=locked.pk, status=Ticket.Status.ISSUED)
+        if tickets is not None:
+            wanted = {t.pk if isinstance(t, Ticket) else uuid.UUID(str(t)) for t in tickets}
+            if not wanted:
+                message = _("Choose at least one ticket.")
+                raise InvalidInput(message, errors={"tickets": [message]})
+            issued = issued.filter(pk__in=wanted)
+            if issued.count() != len(wanted):
+                raise InvalidTransition(_("Only issued tickets of this booking can be refunded."))
+        released = list(issued)
+        if not released:
+            raise InvalidTransition(_("This booking has no issued tickets."))
+        per_type: dict[uuid.UUID, int] = {}
+        for ticket in released:
+            per_type[ticket.ticket_type_id] = per_type.get(ticket.ticket_type_id, 0) + 1
+        Ticket.objects.filter(pk__in=[t.pk for t in released]).update(status=Ticket.Status.REFUNDED)
+        _move_counters(event=event, per_type=per_type, sold=-1)
+        if not Ticket.objects.filter(booking_id=locked.pk, status=Ticket.Status.ISSUED).exists():
+            Booking.objects.filter(pk=locked.pk).update(status=Booking.Status.REFUNDED, updated_at=now)
+    _refresh(booking)
+    for ticket in released:
+        ticket.status = Ticket.Status.REFUNDED
+    return released
+
+
+# --- Expiry ----------------------------------------------------------------------
+
+
+def holds_expire(*, batch_size: int | None = None, max_batches: int = 50) -> int:
+    """Release every hold past its deadline; return how many bookings expired.
+
+    Works in small batches, one short transaction per event and batch, so
+    buyers never wait long behind it. Bookings locked elsewhere are skipped
+    (`skip_locked`), so several workers can sweep at once: each booking is
+    expired exactly once, and a skipped one is taken by a later run.
+    """
+    batch_size = batch_size or settings.HOLDS_EXPIRE_BATCH
+    expired = 0
+    for _batch in range(max_batches):
+        now = timezone.now()
+        rows = list(
+            Booking.objects.filter(status=Booking.Status.RESERVED, expires_at__lte=now)
+            .order_by("expires_at").values_list("pk", "event_id")[:batch_size]
+        )
+        if not rows:
+            break
+        by_event: dict[uuid.UUID, list[uuid.UUID]] = {}
+        for pk, event_id in rows:
+            by_event.setdefault(event_id, []).append(pk)
+        done = 0
+        for event_id, booking_ids in by_event.items():
+            try:
+                done += _expire_bookings(event_id, booking_ids, now)
+            except Busy:
+                continue  # a hot row stayed locked: a later run takes these
+        expired += done
+        if done == 0:
+            break
+    return expired
+
+
+def _expire_bookings(event_id: uuid.UUID, booking_ids: list[uuid.UUID], now: datetime) -> int:
+    with locking_atomic():
+        type_ids = (
+            Ticket.objects.filter(booking_id__in=booking_ids, status=Ticket.Status.HELD)
+            .values_list("ticket_type_id", flat=True).distinct()
+        )
+        event, _types = _lock_inventory(Event.objects.get(pk=event_id), list(type_ids))
+        locked_ids = list(
+            Booking.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=booking_ids, status=Booking.Status.RESERVED, expires_at__lte=now)
+            .values_list("pk", flat=True)
+        )
+        if locked_ids:
+            _release_holds(event=event, booking_ids=locked_ids, status=Booking.Status.EXPIRED, now=now)
+    return len(locked_ids)
+
+
+# --- Event cancellation ------------------------------------------------------------
+
+
+def event_cancel(*, event: Event) -> list[uuid.UUID]:
+    """Cancel an event: no more sales, every hold released at once.
+
+    Locks the event and all its ticket types first, so no reservation can slip
+    in. Returns the ids of confirmed bookings, which must be refunded (the
+    payments app queues those refunds). A booking whose payment is in flight
+    cannot be confirmed any more (`booking_confirm` refuses), so its capture
+    fails and releases it.
+    """
+    now = timezone.now()
+    with locking_atomic():
+        locked = Event.objects.select_for_update().get(pk=event.pk)
+        if locked.status == Event.Status.CANCELLED:
+            raise InvalidTransition(_("The event is already cancelled."))
+        list(TicketType.objects.select_for_update().filter(event_id=locked.pk).order_by("pk").values_list("pk"))
+        Event.objects.filter(pk=locked.pk).update(status=Event.Status.CANCELLED, cancelled_at=now, updated_at=now)
+        hold_ids = list(
+            Booking.objects.select_for_update()
+            .filter(event_id=locked.pk, status=Booking.Status.RESERVED).values_list("pk", flat=True)
+        )
+        if hold_ids:
+            _release_holds(event=locked, booking_ids=hold_ids, status=Booking.Status.CANCELLED, now=now)
+        confirmed = list(
+            Booking.objects.filter(event_id=locked.pk, status=Booking.Status.CONFIRMED).values_list("pk", flat=True)
+        )
+    event.refresh_from_db()
+    return confirmed

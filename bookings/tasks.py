@@ -1,0 +1,18 @@
+"""Celery door of the bookings app: thin tasks over services."""
+
+import logging
+
+from celery import shared_task
+
+from bookings.services import holds_expire
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def holds_expire_task() -> int:
+    """Release every hold past its deadline (beat, every 30 s); safe to run on several workers."""
+    expired = holds_expire()
+    if expired:
+        logger.info("released %d expired holds", expired)
+    return expired

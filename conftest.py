@@ -1,0 +1,30 @@
+"""Suite-wide setup: the suite runs on PostgreSQL and Redis and fails, never skips, without them."""
+
+import pytest
+
+
+def pytest_sessionstart(session):
+    from django.conf import settings
+
+    problems = []
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        problems.append("DATABASE_URL must point at PostgreSQL (e.g. postgres://postgres@127.0.0.1:5432/ticketing)")
+    if not settings.REDIS_URL:
+        problems.append("REDIS_URL must point at Redis (e.g. redis://127.0.0.1:6379/15)")
+    else:
+        import redis
+
+        try:
+            redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=3).ping()
+        except redis.RedisError as exc:
+            problems.append(f"Redis at {settings.REDIS_URL} is unreachable: {exc}")
+    if problems:
+        pytest.exit("The test suite needs PostgreSQL and Redis:\n  " + "\n  ".join(problems), returncode=3)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

@@ -1,0 +1,189 @@
+"""Organizer writes on events and ticket types.
+
+Capacity rules live here: a capacity never drops below what is sold plus held.
+Changing a capacity locks the rows in the global order (Event -> TicketTypes by
+pk), the same order reservations use. Cancelling an event releases holds, so
+it lives in `bookings.services.event_cancel`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+
+from events.models import Event, Organizer, TicketType
+from ticketing.db import locking_atomic
+from ticketing.errors import CapacityConflict, HasSales, InvalidInput, InvalidTransition
+
+EVENT_FIELDS = frozenset(
+    {"name", "description", "venue", "city", "category", "starts_at", "ends_at", "timezone", "currency", "capacity"}
+)
+TICKET_TYPE_FIELDS = frozenset(
+    {"name", "description", "price", "capacity", "max_per_booking", "sales_start", "sales_end", "position"}
+)
+
+
+def _validate(instance: Event | TicketType, *, exclude: list[str] | None = None) -> None:
+    """Model validation (field rules and `clean`) as `InvalidInput` with field errors."""
+    try:
+        instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        errors = {field: [str(m) for m in messages] for field, messages in exc.message_dict.items()}
+        first = next(iter(errors.values()))[0]
+        raise InvalidInput(first, errors=errors) from None
+
+
+def _check_fields(fields: dict[str, Any], allowed: frozenset[str]) -> None:
+    unknown = set(fields) - allowed
+    if unknown:
+        raise InvalidInput(_("Unknown fields: %(f)s") % {"f": ", ".join(sorted(unknown))},
+                           errors={f: [_("Unknown field.")] for f in sorted(unknown)})
+
+
+def _unique_slug(organizer: Organizer, name: str) -> str:
+    base = slugify(name)[:180] or "event"
+    slug, n = base, 1
+    while Event.objects.filter(organizer=organizer, slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+@transaction.atomic
+def event_create(*, organizer: Organizer, **fields: Any) -> Event:
+    """A new event, as a draft."""
+    _check_fields(fields, EVENT_FIELDS)
+    event = Event(organizer=organizer, **fields)
+    event.slug = _unique_slug(organizer, event.name or "")
+    _validate(event)
+    event.save()
+    return event
+
+
+def event_update(*, event: Event, **fields: Any) -> Event:
+    """Change an event's details; its capacity never drops below sold + held.
+
+    Setting or changing the capacity locks the event and all its ticket types
+    and recomputes the event counters from the types' (the counters are only
+    kept while the event is capped).
+    """
+    _check_fields(fields, EVENT_FIELDS)
+    with locking_atomic():
+        locked = Event.objects.select_for_update().get(pk=event.pk)
+        if locked.status == Event.Status.CANCELLED:
+            raise InvalidTransition(_("A cancelled event cannot be changed."))
+        if "currency" in fields and fields["currency"] != locked.currency and locked.bookings.exists():
+            raise HasSales(_("The currency cannot change once tickets have been booked."))
+        capacity_changes = "capacity" in fields and fields["capacity"] != locked.capacity
+        for name, value in fields.items():
+            setattr(locked, name, value)
+        _validate(locked)
+        if capacity_changes:
+            types = TicketType.objects.select_for_update().filter(event_id=locked.pk).order_by("pk")
+            totals = types.aggregate(sold=Sum("sold"), held=Sum("held"))
+            sold, held = totals["sold"] or 0, totals["held"] or 0
+            if locked.capacity is not None and locked.capacity < sold + held:
+                raise CapacityConflict(
+                    _("Capacity cannot be lower than %(n)d, the tickets already sold or held.") % {"n": sold + held},
+                    errors={"capacity": [_("Must be at least %(n)d.") % {"n": sold + held}]},
+                )
+            locked.sold, locked.held = (sold, held) if locked.capacity is not None else (0, 0)
+        locked.save()
+    event.refresh_from_db()
+    return event
+
+
+def event_publish(*, event: Event) -> Event:
+    """`draft` -> `published`: the event goes on sale (it needs a ticket type and a future date)."""
+    with locking_atomic():
+        locked = Event.objects.select_for_update().get(pk=event.pk)
+        if locked.status != Event.Status.DRAFT:
+            raise InvalidTransition(_("Only a draft event can be published."))
+        if not locked.ticket_types.exists():
+            raise InvalidInput(_("Add at least one ticket type before publishing."),
+                               errors={"ticket_types": [_("Add at least one ticket type.")]})
+        if locked.ends_at <= timezone.now():
+            raise InvalidInput(_("An event that has ended cannot be published."),
+                               errors={"ends_at": [_("This date is in the past.")]})
+        now = timezone.now()
+        Event.objects.filter(pk=locked.pk).update(status=Event.Status.PUBLISHED, published_at=now, updated_at=now)
+    event.refresh_from_db()
+    return event
+
+
+def event_unpublish(*, event: Event) -> Event:
+    """`published` -> `draft`: sales stop; existing bookings stay valid."""
+    with locking_atomic():
+        locked = Event.objects.select_for_update().get(pk=event.pk)
+        if locked.status != Event.Status.PUBLISHED:
+            raise InvalidTransition(_("Only a published event can be unpublished."))
+        Event.objects.filter(pk=locked.pk).update(status=Event.Status.DRAFT, updated_at=timezone.now())
+    event.refresh_from_db()
+    return event
+
+
+@transaction.atomic
+def event_delete(*, event: Event) -> None:
+    """Delete an event that never had a booking; otherwise `HasSales` (cancel it instead)."""
+    locked = Event.objects.select_for_update().get(pk=event.pk)
+    if locked.bookings.exists():
+        raise HasSales()
+    locked.delete()
+
+
+@transaction.atomic
+def ticket_type_create(*, event: Event, **fields: Any) -> TicketType:
+    """A new ticket type for an event that is not cancelled."""
+    _check_fields(fields, TICKET_TYPE_FIELDS)
+    if event.status == Event.Status.CANCELLED:
+        raise InvalidTransition(_("A cancelled event cannot be changed."))
+    ticket_type = TicketType(event=event, **fields)
+    _validate(ticket_type)
+    try:
+        with transaction.atomic():
+            ticket_type.save()
+    except IntegrityError:
+        raise InvalidInput(_("This event already has a ticket type with this name."),
+                           errors={"name": [_("Already used for this event.")]}) from None
+    return ticket_type
+
+
+def ticket_type_update(*, ticket_type: TicketType, **fields: Any) -> TicketType:
+    """Change a ticket type; its capacity never drops below sold + held."""
+    _check_fields(fields, TICKET_TYPE_FIELDS)
+    with locking_atomic():
+        locked = TicketType.objects.select_for_update().select_related("event").get(pk=ticket_type.pk)
+        if locked.event.status == Event.Status.CANCELLED:
+            raise InvalidTransition(_("A cancelled event cannot be changed."))
+        for name, value in fields.items():
+            setattr(locked, name, value)
+        _validate(locked)
+        if locked.capacity < locked.sold + locked.held:
+            n = locked.sold + locked.held
+            raise CapacityConflict(
+                _("Capacity cannot be lower than %(n)d, the tickets already sold or held.") % {"n": n},
+                errors={"capacity": [_("Must be at least %(n)d.") % {"n": n}]},
+            )
+        try:
+            with transaction.atomic():
+                locked.save()
+        except IntegrityError:
+            raise InvalidInput(_("This event already has a ticket type with this name."),
+                               errors={"name": [_("Already used for this event.")]}) from None
+    ticket_type.refresh_from_db()
+    return ticket_type
+
+
+def ticket_type_delete(*, ticket_type: TicketType) -> None:
+    """Delete a ticket type no ticket was ever booked for; otherwise `HasSales`."""
+    with locking_atomic():
+        locked = TicketType.objects.select_for_update().get(pk=ticket_type.pk)
+        if locked.tickets.exists():
+            raise HasSales(_("Tickets of this type have been booked; set its capacity to what is sold instead."))
+        locked.delete()

@@ -1,0 +1,142 @@
+"""The domain error hierarchy: what services raise when a use case cannot proceed.
+
+Each class has a stable `code` (part of the API contract), a short `title`, the
+HTTP `status` the API answers with, and a human `detail`. The site shows
+`detail` as a form error or message; the API turns the error into a
+problem-details body (DESIGN.md section 3). Services never raise HTTP errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+
+
+class DomainError(Exception):
+    code = "domain_error"
+    title = _("Request cannot be completed")
+    status = 400
+    default_detail = _("The request cannot be completed.")
+
+    def __init__(self, detail: str | None = None, *, errors: dict[str, list[str]] | None = None,
+                 **extra: Any) -> None:
+        self.detail = str(detail if detail is not None else self.default_detail)
+        self.errors = errors or {}
+        self.extra = extra
+        super().__init__(self.detail)
+
+    @property
+    def message(self) -> str:
+        return self.detail
+
+    def as_problem(self) -> dict[str, Any]:
+        """The problem-details body of this error (DESIGN.md section 3)."""
+        body: dict[str, Any] = {
+            "type": f"about:blank#{self.code}",
+            "title": str(self.title),
+            "status": self.status,
+            "code": self.code,
+            "detail": self.detail,
+        }
+        if self.errors:
+            body["errors"] = self.errors
+        body.update(self.extra)
+        return body
+
+
+class InvalidInput(DomainError):
+    """Input that breaks a rule of the model (field errors under `errors`)."""
+
+    code = "invalid"
+    title = _("Invalid input")
+    status = 400
+    default_detail = _("The input is not valid.")
+
+
+class LimitExceeded(DomainError):
+    code = "limit_exceeded"
+    title = _("Limit exceeded")
+    status = 400
+    default_detail = _("Too many tickets in one booking.")
+
+
+class NotOnSale(DomainError):
+    code = "not_on_sale"
+    title = _("Not on sale")
+    status = 409
+    default_detail = _("These tickets are not on sale.")
+
+
+class EventNotPublished(NotOnSale):
+    code = "event_not_published"
+    title = _("Event not on sale")
+    default_detail = _("This event is not on sale.")
+
+
+class SalesClosed(NotOnSale):
+    code = "sales_closed"
+    title = _("Sales closed")
+    default_detail = _("Sales for these tickets are closed.")
+
+
+class SoldOut(DomainError):
+    """Not enough tickets left; `available` maps ticket type ids to what is left."""
+
+    code = "sold_out"
+    title = _("Sold out")
+    status = 409
+    default_detail = _("Not enough tickets left.")
+
+
+class HoldExpired(DomainError):
+    code = "hold_expired"
+    title = _("Hold expired")
+    status = 409
+    default_detail = _("Your reservation has expired; the tickets were released.")
+
+
+class InvalidTransition(DomainError):
+    code = "invalid_transition"
+    title = _("Invalid state transition")
+    status = 409
+    default_detail = _("This action is not possible in the current state.")
+
+
+class CapacityConflict(DomainError):
+    code = "capacity_conflict"
+    title = _("Capacity conflict")
+    status = 409
+    default_detail = _("Capacity cannot be lower than the tickets already sold or held.")
+
+
+class HasSales(DomainError):
+    code = "has_sales"
+    title = _("Has sales")
+    status = 409
+    default_detail = _("This cannot be deleted because tickets have been sold or held; "
+                       "cancel it instead.")
+
+
+class PaymentDeclined(DomainError):
+    """The card was refused; `code` is the gateway's decline code."""
+
+    code = "card_declined"
+    title = _("Payment declined")
+    status = 402
+    default_detail = _("Your card was declined.")
+
+    def __init__(self, detail: str | None = None, *, code: str | None = None, **kwargs: Any) -> None:
+        if code:
+            self.code = code
+        super().__init__(detail, **kwargs)
+
+
+class Busy(DomainError):
+    """A scarce row stayed locked longer than the lock timeout: try again shortly."""
+
+    code = "busy"
+    title = _("Very busy")
+    status = 503
+    default_detail = _("We are very busy right now; please try again in a moment.")
+    retry_after = 2
