@@ -28,3 +28,13 @@ def _isolated_cache():
 
     cache.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _plain_http_and_static(settings):
+    """The test client speaks plain HTTP, and static files are not collected for tests."""
+    settings.SECURE_SSL_REDIRECT = False
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }

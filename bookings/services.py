@@ -488,3 +488,32 @@ def event_cancel(*, event: Event) -> list[uuid.UUID]:
         )
     event.refresh_from_db()
     return confirmed
+
+
+# --- Inventory repair -----------------------------------------------------------------
+
+
+def inventory_repair(*, event_ids: Sequence[uuid.UUID]) -> None:
+    """Set the counters of these events and their ticket types to what their ticket rows say.
+
+    Takes the same locks as a reservation (event, then its types by pk), so
+    nothing moves while it counts. The CHECK constraints still apply: rows
+    that exceed a capacity cannot be "repaired" into an oversold counter.
+    """
+    from bookings.selectors import ticket_counts
+
+    for event_id in event_ids:
+        with locking_atomic():
+            event = Event.objects.select_for_update().get(pk=event_id)
+            types = list(TicketType.objects.select_for_update().filter(event_id=event_id).order_by("pk"))
+            counts = ticket_counts(event_ids=[event_id])
+            total_held = total_sold = 0
+            for tt in types:
+                held, sold = counts.get(tt.pk, (0, 0))
+                total_held, total_sold = total_held + held, total_sold + sold
+                if (tt.held, tt.sold) != (held, sold):
+                    TicketType.objects.filter(pk=tt.pk).update(held=held, sold=sold)
+            if event.capacity is None:
+                total_held = total_sold = 0
+            if (event.held, event.sold) != (total_held, total_sold):
+                Event.objects.filter(pk=event_id).update(held=total_held, sold=total_sold)

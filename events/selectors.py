@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import F, Max, Min, Prefetch, Q, QuerySet, Sum
+from django.db.models import F, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
 from events.models import Event, TicketType
@@ -102,7 +102,7 @@ def event_list_published(
         min_price=Min("ticket_types__price"),
         max_price=Max("ticket_types__price"),
         type_remaining=Sum(F("ticket_types__capacity") - F("ticket_types__sold") - F("ticket_types__held")),
-    ).prefetch_related(Prefetch("ticket_types", queryset=TicketType.objects.order_by("position", "price")))
+    ).order_by("starts_at", "name")
 
 
 def event_available(event: Event) -> int:

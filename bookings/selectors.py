@@ -1,0 +1,100 @@
+"""Reads over bookings and tickets."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from django.db.models import Count, Q, QuerySet
+
+from bookings.models import Booking, Ticket
+from events.models import Event, TicketType
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """A counter that disagrees with the ticket rows, or a ticket in the wrong booking state."""
+
+    kind: str  # "ticket_type", "event" or "booking"
+    pk: uuid.UUID
+    label: str
+    field: str
+    counter: int | str
+    actual: int | str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.pk} ({self.label}): {self.field} is {self.counter}, rows say {self.actual}"
+
+
+def ticket_counts(*, event_ids: list[uuid.UUID] | None = None) -> dict[uuid.UUID, tuple[int, int]]:
+    """(held, issued) ticket rows per ticket type, in one aggregate query."""
+    qs = Ticket.objects.all()
+    if event_ids is not None:
+        qs = qs.filter(ticket_type__event_id__in=event_ids)
+    rows = (
+        qs.values("ticket_type_id")
+        .annotate(held=Count("pk", filter=Q(status=Ticket.Status.HELD)),
+                  issued=Count("pk", filter=Q(status=Ticket.Status.ISSUED)))
+        .order_by()
+    )
+    return {row["ticket_type_id"]: (row["held"], row["issued"]) for row in rows}
+
+
+def inventory_mismatches(*, event_ids: list[uuid.UUID] | None = None) -> list[Mismatch]:
+    """Every counter that differs from its ticket rows, and tickets whose status contradicts their booking's.
+
+    TicketType: held = tickets `held`, sold = tickets `issued`. Event: the sums
+    over its types while it has a capacity, 0 while it has none.
+    """
+    counts = ticket_counts(event_ids=event_ids)
+    types = TicketType.objects.all()
+    events = Event.objects.all()
+    if event_ids is not None:
+        types, events = types.filter(event_id__in=event_ids), events.filter(pk__in=event_ids)
+    found: list[Mismatch] = []
+    per_event: dict[uuid.UUID, list[int]] = {}
+    for tt in types.only("pk", "name", "event_id", "held", "sold"):
+        held, issued = counts.get(tt.pk, (0, 0))
+        sums = per_event.setdefault(tt.event_id, [0, 0])
+        sums[0] += held
+        sums[1] += issued
+        if tt.held != held:
+            found.append(Mismatch("ticket_type", tt.pk, tt.name, "held", tt.held, held))
+        if tt.sold != issued:
+            found.append(Mismatch("ticket_type", tt.pk, tt.name, "sold", tt.sold, issued))
+    for event in events.only("pk", "name", "capacity", "held", "sold"):
+        held, issued = per_event.get(event.pk, (0, 0)) if event.capacity is not None else (0, 0)
+        if event.held != held:
+            found.append(Mismatch("event", event.pk, event.name, "held", event.held, held))
+        if event.sold != issued:
+            found.append(Mismatch("event", event.pk, event.name, "sold", event.sold, issued))
+    found.extend(_status_mismatches(event_ids))
+    return found
+
+
+# Ticket statuses each booking status allows.
+_ALLOWED_TICKETS = {
+    Booking.Status.RESERVED: {Ticket.Status.HELD},
+    Booking.Status.PROCESSING: {Ticket.Status.HELD},
+    Booking.Status.CONFIRMED: {Ticket.Status.ISSUED, Ticket.Status.REFUNDED},
+    Booking.Status.REFUNDED: {Ticket.Status.REFUNDED},
+    Booking.Status.EXPIRED: {Ticket.Status.RELEASED},
+    Booking.Status.CANCELLED: {Ticket.Status.RELEASED},
+}
+
+
+def _status_mismatches(event_ids: list[uuid.UUID] | None) -> list[Mismatch]:
+    found = []
+    for booking_status, allowed in _ALLOWED_TICKETS.items():
+        qs = Ticket.objects.filter(booking__status=booking_status).exclude(status__in=allowed)
+        if event_ids is not None:
+            qs = qs.filter(booking__event_id__in=event_ids)
+        for ticket in qs.values("pk", "status", "booking_id")[:100]:
+            found.append(Mismatch("booking", ticket["booking_id"], f"ticket {ticket['pk']}", "status",
+                                  str(booking_status), ticket["status"]))
+    return found
+
+
+def booking_list_for_user(*, user) -> QuerySet[Booking]:
+    """The user's own bookings, newest first, with their event."""
+    return Booking.objects.filter(buyer=user).select_related("event")

@@ -1,0 +1,512 @@
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from bookings.models import Booking, Ticket
+from bookings.services import (
+    LineItem,
+    booking_cancel,
+    booking_confirm,
+    booking_fail_payment,
+    booking_reserve,
+    booking_start_payment,
+    event_cancel,
+    holds_expire,
+    tickets_release_sold,
+)
+from bookings.tests.factories import make_booking
+from events.models import Event
+from events.tests.factories import EventFactory, TicketTypeFactory, UserFactory
+from ticketing.errors import (
+    EventNotPublished,
+    HoldExpired,
+    InvalidInput,
+    InvalidTransition,
+    LimitExceeded,
+    SalesClosed,
+    SoldOut,
+)
+
+pytestmark = pytest.mark.django_db
+
+HOLD = timedelta(minutes=15)
+
+
+def counters(obj):
+    obj.refresh_from_db()
+    return obj.sold, obj.held
+
+
+def reserve(tt, n=1, **kwargs):
+    kwargs.setdefault("email", "a@example.com")
+    return booking_reserve(event=tt.event, items=[LineItem(tt, n)], **kwargs)
+
+
+def statuses(booking):
+    return sorted(booking.tickets.values_list("status", flat=True))
+
+
+# --- booking_reserve ------------------------------------------------------------
+
+
+def test_reserve_holds_tickets_until_the_hold_expires(time_machine):
+    time_machine.move_to("2030-01-01 12:00Z", tick=False)
+    tt = TicketTypeFactory(capacity=5, price=Decimal("49.50"), event__starts_at=timezone.now() + timedelta(days=3))
+
+    booking = reserve(tt, 2)
+
+    assert booking.status == Booking.Status.RESERVED
+    assert booking.expires_at == timezone.now() + HOLD
+    assert booking.total == Decimal("99.00")
+    assert booking.currency == "EUR"
+    assert statuses(booking) == ["held", "held"]
+    assert counters(tt) == (0, 2)
+    codes = list(booking.tickets.values_list("code", flat=True))
+    assert len(set(codes)) == 2 and all(len(c) == 32 for c in codes)
+
+
+def test_reserve_takes_several_types_in_one_booking_and_merges_repeated_items():
+    event = EventFactory()
+    a = TicketTypeFactory(event=event, price=Decimal("10.00"))
+    b = TicketTypeFactory(event=event, price=Decimal("25.00"))
+
+    booking = booking_reserve(event=event, items=[LineItem(a, 1), LineItem(b.pk, 2), LineItem(str(a.pk), 1)],
+                              email="a@example.com")
+
+    assert booking.total == Decimal("70.00")
+    assert counters(a) == (0, 2)
+    assert counters(b) == (0, 2)
+
+
+def test_reserve_uses_the_buyers_email_when_none_is_given():
+    buyer = UserFactory(email="fan@example.com")
+    booking = reserve(TicketTypeFactory(), email="", buyer=buyer)
+    assert (booking.email, booking.buyer) == ("fan@example.com", buyer)
+
+
+@pytest.mark.parametrize(
+    "items, field",
+    [
+        ([], "items"),
+        ([LineItem("not-a-uuid", 1)], "items"),
+        ([LineItem("00000000-0000-0000-0000-000000000000", 1)], "items"),
+    ],
+)
+def test_reserve_rejects_bad_items_and_changes_nothing(items, field):
+    tt = TicketTypeFactory()
+    with pytest.raises(InvalidInput) as exc:
+        booking_reserve(event=tt.event, items=items, email="a@example.com")
+    assert field in exc.value.errors
+    assert not Booking.objects.exists()
+
+
+@pytest.mark.parametrize("quantity", [0, -1, True, 1.5, "2"])
+def test_reserve_rejects_quantities_that_are_not_positive_whole_numbers(quantity):
+    tt = TicketTypeFactory()
+    with pytest.raises(InvalidInput):
+        reserve(tt, quantity)
+    assert counters(tt) == (0, 0)
+
+
+def test_reserve_rejects_a_ticket_type_of_another_event():
+    tt = TicketTypeFactory()
+    other = EventFactory()
+    with pytest.raises(InvalidInput):
+        booking_reserve(event=other, items=[LineItem(tt, 1)], email="a@example.com")
+    assert counters(tt) == (0, 0)
+
+
+def test_reserve_rejects_an_invalid_email():
+    tt = TicketTypeFactory()
+    with pytest.raises(InvalidInput) as exc:
+        reserve(tt, email="not-an-email")
+    assert "email" in exc.value.errors
+
+
+@pytest.mark.parametrize("status", [Event.Status.DRAFT, Event.Status.CANCELLED])
+def test_reserve_refuses_an_event_that_is_not_published(status):
+    tt = TicketTypeFactory(event__status=status)
+    with pytest.raises(EventNotPublished) as exc:
+        reserve(tt)
+    assert exc.value.code == "event_not_published"
+    assert counters(tt) == (0, 0)
+
+
+def test_reserve_refuses_before_sales_start_and_after_sales_end():
+    now = timezone.now()
+    early = TicketTypeFactory(sales_start=now + timedelta(hours=1))
+    late = TicketTypeFactory(sales_start=now - timedelta(days=2), sales_end=now - timedelta(days=1))
+    with pytest.raises(SalesClosed):
+        reserve(early)
+    with pytest.raises(SalesClosed):
+        reserve(late)
+
+
+def test_sales_close_when_the_event_starts_unless_the_type_says_otherwise(time_machine):
+    tt = TicketTypeFactory()
+    time_machine.move_to(tt.event.starts_at + timedelta(minutes=1))
+    with pytest.raises(SalesClosed):
+        reserve(tt)
+
+
+def test_reserve_refuses_more_than_max_per_booking():
+    tt = TicketTypeFactory(max_per_booking=4)
+    with pytest.raises(LimitExceeded) as exc:
+        reserve(tt, 5)
+    assert "At most 4" in exc.value.detail
+    reserve(tt, 4)
+    assert counters(tt) == (0, 4)
+
+
+def test_reserve_refuses_more_than_is_left_and_says_what_is_left():
+    tt = TicketTypeFactory(capacity=5, name="General")
+    make_booking(items=[(tt, 2)], status=Booking.Status.CONFIRMED)
+
+    with pytest.raises(SoldOut) as exc:
+        reserve(tt, 4)
+
+    assert exc.value.code == "sold_out"
+    assert exc.value.detail == "Only 3 'General' tickets left."
+    assert exc.value.extra["available"] == {str(tt.pk): 3}
+    assert counters(tt) == (2, 0)
+    assert Booking.objects.count() == 1
+
+
+def test_sold_out_says_so_when_nothing_is_left():
+    tt = TicketTypeFactory(capacity=1, name="VIP")
+    reserve(tt)
+    with pytest.raises(SoldOut, match="'VIP' is sold out."):
+        reserve(tt)
+
+
+def test_the_event_capacity_caps_all_ticket_types_together():
+    event = EventFactory(capacity=5)
+    a = TicketTypeFactory(event=event, capacity=5)
+    b = TicketTypeFactory(event=event, capacity=5)
+    reserve(a, 3)
+
+    with pytest.raises(SoldOut) as exc:
+        reserve(b, 3)
+
+    assert exc.value.detail == "Only 2 tickets left for this event."
+    assert exc.value.extra["available"] == {str(b.pk): 2}
+    reserve(b, 2)
+    assert counters(event) == (0, 5)
+    assert counters(a) == (0, 3) and counters(b) == (0, 2)
+
+
+def test_an_event_without_capacity_keeps_its_counters_at_zero():
+    tt = TicketTypeFactory()
+    make_booking(items=[(tt, 2)], status=Booking.Status.CONFIRMED)
+    assert counters(tt.event) == (0, 0)
+
+
+def test_reserve_reclaims_expired_holds_when_short(time_machine):
+    tt = TicketTypeFactory(capacity=3)
+    stale = reserve(tt, 3)
+    time_machine.move_to(timezone.now() + HOLD + timedelta(seconds=1))
+
+    fresh = reserve(tt, 2)
+
+    stale.refresh_from_db()
+    assert stale.status == Booking.Status.EXPIRED
+    assert statuses(stale) == ["released"] * 3
+    assert fresh.status == Booking.Status.RESERVED
+    assert counters(tt) == (0, 2)
+
+
+def test_reserve_leaves_expired_holds_to_the_sweeper_when_not_short(time_machine):
+    tt = TicketTypeFactory(capacity=10)
+    stale = reserve(tt, 3)
+    time_machine.move_to(timezone.now() + HOLD + timedelta(seconds=1))
+
+    reserve(tt, 2)
+
+    stale.refresh_from_db()
+    assert stale.status == Booking.Status.RESERVED
+    assert counters(tt) == (0, 5)
+
+
+def test_reclaiming_skips_holds_that_also_hold_other_ticket_types(time_machine):
+    event = EventFactory()
+    a = TicketTypeFactory(event=event, capacity=1)
+    b = TicketTypeFactory(event=event, capacity=5)
+    mixed = booking_reserve(event=event, items=[LineItem(a, 1), LineItem(b, 1)], email="m@example.com")
+    time_machine.move_to(timezone.now() + HOLD + timedelta(seconds=1))
+
+    # Releasing `mixed` would need b's lock, which this reservation does not take.
+    with pytest.raises(SoldOut):
+        reserve(a, 1)
+    mixed.refresh_from_db()
+    assert mixed.status == Booking.Status.RESERVED
+
+    assert holds_expire() == 1
+    reserve(a, 1)
+    assert counters(a) == (0, 1) and counters(b) == (0, 0)
+
+
+def test_reserve_cost_does_not_grow_with_tickets_already_sold():
+    def queries_for_one_reservation(tt):
+        with CaptureQueriesContext(connection) as ctx:
+            reserve(tt, 1)
+        assert not any("COUNT(" in q["sql"].upper() for q in ctx.captured_queries)
+        return [q["sql"].split(" ")[0] for q in ctx.captured_queries]
+
+    empty = TicketTypeFactory(capacity=1000)
+    busy = TicketTypeFactory(capacity=1000)
+    for _i in range(20):
+        make_booking(items=[(busy, 10)], status=Booking.Status.CONFIRMED)
+
+    assert queries_for_one_reservation(empty) == queries_for_one_reservation(busy)
+
+
+# --- booking_cancel ------------------------------------------------------------
+
+
+def test_cancel_releases_the_hold_at_once():
+    tt = TicketTypeFactory(capacity=3)
+    booking = reserve(tt, 3)
+
+    booking_cancel(booking=booking)
+
+    assert booking.status == Booking.Status.CANCELLED
+    assert booking.closed_at is not None
+    assert statuses(booking) == ["released"] * 3
+    assert counters(tt) == (0, 0)
+    reserve(tt, 3)
+
+
+def test_cancelling_a_hold_past_its_deadline_marks_it_expired(time_machine):
+    tt = TicketTypeFactory()
+    booking = reserve(tt, 1)
+    time_machine.move_to(timezone.now() + HOLD + timedelta(seconds=1))
+    booking_cancel(booking=booking)
+    assert booking.status == Booking.Status.EXPIRED
+    assert counters(tt) == (0, 0)
+
+
+@pytest.mark.parametrize("status", [Booking.Status.PROCESSING, Booking.Status.CONFIRMED,
+                                    Booking.Status.CANCELLED, Booking.Status.REFUNDED])
+def test_only_a_reserved_booking_can_be_cancelled(status):
+    tt = TicketTypeFactory()
+    booking = make_booking(items=[(tt, 1)], status=status)
+    before = counters(tt)
+    with pytest.raises(InvalidTransition):
+        booking_cancel(booking=booking)
+    assert counters(tt) == before
+
+
+# --- booking_start_payment / booking_confirm / booking_fail_payment ------------------
+
+
+def test_confirm_issues_the_tickets_and_turns_held_into_sold(time_machine):
+    time_machine.move_to("2030-01-01 12:00Z", tick=False)
+    event = EventFactory(capacity=10, starts_at=timezone.now() + timedelta(days=3))
+    tt = TicketTypeFactory(event=event, capacity=5)
+    booking = reserve(tt, 2)
+
+    booking_start_payment(booking=booking)
+    assert booking.status == Booking.Status.PROCESSING
+    booking_confirm(booking=booking)
+
+    assert booking.status == Booking.Status.CONFIRMED
+    assert booking.confirmed_at == timezone.now()
+    assert statuses(booking) == ["issued", "issued"]
+    assert set(booking.tickets.values_list("issued_at", flat=True)) == {timezone.now()}
+    assert counters(tt) == (2, 0)
+    assert counters(event) == (2, 0)
+
+
+def test_start_payment_refuses_an_expired_hold(time_machine):
+    booking = reserve(TicketTypeFactory())
+    time_machine.move_to(timezone.now() + HOLD + timedelta(seconds=1))
+    with pytest.raises(HoldExpired):
+        booking_start_payment(booking=booking)
+    booking.refresh_from_db()
+    assert booking.status == Booking.Status.RESERVED  # the sweeper releases it
+
+
+def test_start_payment_refuses_a_swept_hold(time_machine):
+    booking = reserve(TicketTypeFactory())
+    time_machine.move_to(timezone.now() + HOLD + timedelta(seconds=1))
+    holds_expire()
+    with pytest.raises(HoldExpired):
+        booking_start_payment(booking=booking)
+
+
+@pytest.mark.parametrize("status", [Booking.Status.PROCESSING, Booking.Status.CONFIRMED, Booking.Status.CANCELLED])
+def test_start_payment_needs_a_reserved_booking(status):
+    booking = make_booking(items=[(TicketTypeFactory(), 1)], status=status)
+    with pytest.raises(InvalidTransition):
+        booking_start_payment(booking=booking)
+
+
+@pytest.mark.parametrize("status", [Booking.Status.RESERVED, Booking.Status.CONFIRMED,
+                                    Booking.Status.CANCELLED, Booking.Status.REFUNDED])
+def test_only_a_booking_being_paid_can_be_confirmed(status):
+    tt = TicketTypeFactory()
+    booking = make_booking(items=[(tt, 1)], status=status)
+    before = counters(tt)
+    with pytest.raises(InvalidTransition):
+        booking_confirm(booking=booking)
+    assert counters(tt) == before
+
+
+def test_a_booking_of_a_cancelled_event_cannot_be_confirmed():
+    tt = TicketTypeFactory()
+    booking = make_booking(items=[(tt, 1)], status=Booking.Status.PROCESSING)
+    event_cancel(event=tt.event)
+    with pytest.raises(InvalidTransition):
+        booking_confirm(booking=booking)
+
+
+def test_a_failed_payment_cancels_the_booking_and_releases_the_hold():
+    tt = TicketTypeFactory(capacity=2)
+    booking = make_booking(items=[(tt, 2)], status=Booking.Status.PROCESSING)
+
+    booking_fail_payment(booking=booking)
+
+    assert booking.status == Booking.Status.CANCELLED
+    assert statuses(booking) == ["released", "released"]
+    assert counters(tt) == (0, 0)
+
+
+@pytest.mark.parametrize("status", [Booking.Status.RESERVED, Booking.Status.CONFIRMED])
+def test_only_a_booking_being_paid_can_fail_its_payment(status):
+    booking = make_booking(items=[(TicketTypeFactory(), 1)], status=status)
+    with pytest.raises(InvalidTransition):
+        booking_fail_payment(booking=booking)
+
+
+def test_a_processing_booking_keeps_its_hold_past_the_deadline(time_machine):
+    tt = TicketTypeFactory(capacity=1)
+    booking = make_booking(items=[(tt, 1)], status=Booking.Status.PROCESSING)
+    time_machine.move_to(timezone.now() + HOLD + timedelta(minutes=5))
+
+    assert holds_expire() == 0
+    with pytest.raises(SoldOut):
+        reserve(tt)
+    booking_confirm(booking=booking)
+    assert counters(tt) == (1, 0)
+
+
+# --- tickets_release_sold -------------------------------------------------------
+
+
+def test_releasing_all_sold_tickets_refunds_the_booking():
+    event = EventFactory(capacity=10)
+    tt = TicketTypeFactory(event=event, capacity=3)
+    booking = make_booking(items=[(tt, 3)], status=Booking.Status.CONFIRMED)
+
+    released = tickets_release_sold(booking=booking)
+
+    assert len(released) == 3
+    assert booking.status == Booking.Status.REFUNDED
+    assert statuses(booking) == ["refunded"] * 3
+    assert counters(tt) == (0, 0) and counters(event) == (0, 0)
+    reserve(tt, 3)
+
+
+def test_releasing_some_tickets_keeps_the_booking_confirmed():
+    tt = TicketTypeFactory(capacity=3)
+    booking = make_booking(items=[(tt, 3)], status=Booking.Status.CONFIRMED)
+    first = booking.tickets.first()
+
+    released = tickets_release_sold(booking=booking, tickets=[first.pk])
+
+    assert [t.pk for t in released] == [first.pk]
+    assert booking.status == Booking.Status.CONFIRMED
+    assert statuses(booking) == ["issued", "issued", "refunded"]
+    assert counters(tt) == (2, 0)
+    with pytest.raises(InvalidTransition):
+        tickets_release_sold(booking=booking, tickets=[first])
+    tickets_release_sold(booking=booking)
+    assert booking.status == Booking.Status.REFUNDED
+    with pytest.raises(InvalidTransition):
+        tickets_release_sold(booking=booking)
+
+
+def test_tickets_of_another_booking_cannot_be_released():
+    tt = TicketTypeFactory()
+    mine = make_booking(items=[(tt, 1)], status=Booking.Status.CONFIRMED)
+    theirs = make_booking(items=[(tt, 1)], status=Booking.Status.CONFIRMED)
+    with pytest.raises(InvalidTransition):
+        tickets_release_sold(booking=mine, tickets=list(theirs.tickets.all()))
+    with pytest.raises(InvalidInput):
+        tickets_release_sold(booking=mine, tickets=[])
+    assert counters(tt) == (2, 0)
+
+
+@pytest.mark.parametrize("status", [Booking.Status.RESERVED, Booking.Status.PROCESSING, Booking.Status.CANCELLED])
+def test_only_a_confirmed_booking_can_release_sold_tickets(status):
+    booking = make_booking(items=[(TicketTypeFactory(), 1)], status=status)
+    with pytest.raises(InvalidTransition):
+        tickets_release_sold(booking=booking)
+
+
+# --- holds_expire -----------------------------------------------------------------
+
+
+def test_holds_expire_releases_only_reserved_holds_past_their_deadline(time_machine):
+    event = EventFactory(capacity=50)
+    tt = TicketTypeFactory(event=event, capacity=20)
+    old = [reserve(tt, 2) for _i in range(5)]
+    paying = make_booking(items=[(tt, 1)], status=Booking.Status.PROCESSING)
+    time_machine.move_to(timezone.now() + timedelta(minutes=10))
+    young = reserve(tt, 1)
+    time_machine.move_to(timezone.now() + timedelta(minutes=6))
+
+    assert holds_expire(batch_size=2) == 5
+    assert holds_expire() == 0
+
+    for booking in old:
+        booking.refresh_from_db()
+        assert booking.status == Booking.Status.EXPIRED
+        assert statuses(booking) == ["released", "released"]
+    young.refresh_from_db()
+    paying.refresh_from_db()
+    assert (young.status, paying.status) == (Booking.Status.RESERVED, Booking.Status.PROCESSING)
+    assert counters(tt) == (0, 2)
+    assert counters(event) == (0, 2)
+
+
+def test_an_expired_booking_cannot_be_cancelled_or_paid(time_machine):
+    booking = reserve(TicketTypeFactory())
+    time_machine.move_to(timezone.now() + HOLD + timedelta(seconds=1))
+    holds_expire()
+    with pytest.raises(InvalidTransition):
+        booking_cancel(booking=booking)
+    with pytest.raises(InvalidTransition):
+        booking_confirm(booking=booking)
+
+
+# --- event_cancel -------------------------------------------------------------------
+
+
+def test_cancelling_an_event_releases_holds_and_lists_bookings_to_refund():
+    event = EventFactory(capacity=20)
+    tt = TicketTypeFactory(event=event, capacity=10)
+    hold = reserve(tt, 2)
+    sold = make_booking(items=[(tt, 3)], status=Booking.Status.CONFIRMED)
+
+    to_refund = event_cancel(event=event)
+
+    assert to_refund == [sold.pk]
+    assert event.status == Event.Status.CANCELLED and event.cancelled_at is not None
+    hold.refresh_from_db()
+    assert hold.status == Booking.Status.CANCELLED
+    assert counters(tt) == (3, 0) and counters(event) == (3, 0)
+    with pytest.raises(EventNotPublished):
+        reserve(tt)
+    with pytest.raises(InvalidTransition):
+        event_cancel(event=event)
+
+
+def test_ticket_rows_follow_the_booking_through_its_life():
+    tt = TicketTypeFactory(capacity=4)
+    booking = make_booking(items=[(tt, 2)], status=Booking.Status.CONFIRMED)
+    assert set(Ticket.objects.filter(booking=booking).values_list("status", flat=True)) == {Ticket.Status.ISSUED}
