@@ -5,6 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from events.models import Event, TicketType
@@ -58,6 +59,7 @@ class Booking(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     confirmed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    confirmation_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
     closed_at = models.DateTimeField(
         null=True, blank=True, editable=False,
         help_text=_("When the hold ended without a sale (expired or cancelled)."),
@@ -81,6 +83,9 @@ class Booking(models.Model):
 
     def __str__(self) -> str:
         return f"{str(self.pk)[:8]} – {self.email}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("bookings:detail", kwargs={"pk": self.pk})
 
 
 class Ticket(models.Model):

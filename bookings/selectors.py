@@ -98,3 +98,30 @@ def _status_mismatches(event_ids: list[uuid.UUID] | None) -> list[Mismatch]:
 def booking_list_for_user(*, user) -> QuerySet[Booking]:
     """The user's own bookings, newest first, with their event."""
     return Booking.objects.filter(buyer=user).select_related("event")
+
+
+def booking_visible_to(booking: Booking, *, user=None, token: str | None = None) -> bool:
+    """Who may see a booking: its buyer, a member of the event's organizer, a superuser,
+    or anyone holding its secret access token (guest links)."""
+    import hmac
+
+    if token and hmac.compare_digest(str(token), booking.access_token):
+        return True
+    if user is None or not user.is_authenticated:
+        return False
+    if user.is_superuser or booking.buyer_id == user.pk:
+        return True
+    return booking.event.organizer.members.filter(pk=user.pk).exists()
+
+
+def booking_get_visible(*, booking_id, user=None, token: str | None = None) -> Booking | None:
+    """The booking with its event and tickets if the caller may see it, else None (answer 404)."""
+    booking = (
+        Booking.objects.select_related("event__organizer")
+        .prefetch_related("tickets__ticket_type")
+        .filter(pk=booking_id)
+        .first()
+    )
+    if booking is None or not booking_visible_to(booking, user=user, token=token):
+        return None
+    return booking

@@ -16,3 +16,11 @@ def holds_expire_task() -> int:
     if expired:
         logger.info("released %d expired holds", expired)
     return expired
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=5, max_retries=8)
+def send_booking_confirmation(booking_id: str) -> None:
+    """E-mail the buyer their tickets with QR codes; sent once however often it runs."""
+    from bookings.emails import booking_confirmation_send
+
+    booking_confirmation_send(booking_id=booking_id)

@@ -77,6 +77,13 @@ class Refund(models.Model):
     )
     reason = models.CharField(_("reason"), max_length=300, blank=True)
     gateway_reference = models.CharField(_("gateway reference"), max_length=100, blank=True)
+    failure_code = models.CharField(_("failure code"), max_length=50, blank=True)
+    failure_message = models.CharField(_("failure message"), max_length=300, blank=True)
+    retry_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="retries",
+        verbose_name=_("retry of"), help_text=_("The failed refund this one tries again."),
+    )
+    notified_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -85,9 +92,59 @@ class Refund(models.Model):
         verbose_name = _("refund")
         verbose_name_plural = _("refunds")
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_gt_0"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="refund_amount_gte_0"),
         ]
         indexes = [models.Index(fields=["status", "updated_at"], name="refund_status_updated_idx")]
 
     def __str__(self) -> str:
         return f"{self.amount} ({self.get_status_display()})"
+
+
+class MockCharge(models.Model):
+    """The mock gateway's own record of an authorization (what a processor keeps on its side)."""
+
+    class Status(models.TextChoices):
+        AUTHORIZED = "authorized", _("Authorized")
+        CAPTURED = "captured", _("Captured")
+        VOIDED = "voided", _("Voided")
+
+    reference = models.CharField(max_length=40, unique=True)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    card_brand = models.CharField(max_length=20)
+    card_last4 = models.CharField(max_length=4)
+    behaviour = models.CharField(max_length=20, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.AUTHORIZED)
+    captured_amount = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    refunded_amount = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    capture_requested_at = models.DateTimeField(null=True, blank=True)
+    capture_count = models.PositiveIntegerField(default=0)
+    refund_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("mock gateway charge")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(refunded_amount__lte=models.F("captured_amount")), name="mockcharge_refund_lte_capture"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class MockOperation(models.Model):
+    """One idempotent call to the mock gateway and its recorded outcome."""
+
+    idempotency_key = models.CharField(max_length=120, unique=True)
+    operation = models.CharField(max_length=20)
+    reference = models.CharField(max_length=40)
+    outcome = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("mock gateway operation")
+
+    def __str__(self) -> str:
+        return self.idempotency_key

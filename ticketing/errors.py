@@ -140,3 +140,13 @@ class Busy(DomainError):
     status = 503
     default_detail = _("We are very busy right now; please try again in a moment.")
     retry_after = 2
+
+
+class PaymentUnavailable(DomainError):
+    """The payment processor could not be reached; nothing was charged."""
+
+    code = "payment_unavailable"
+    title = _("Payment unavailable")
+    status = 503
+    default_detail = _("Payments are temporarily unavailable; nothing was charged. Please try again.")
+    retry_after = 5

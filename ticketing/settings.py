@@ -173,6 +173,19 @@ BOOKING_HOLD_MINUTES = env.int("BOOKING_HOLD_MINUTES", default=15)
 # How many expired holds one `holds_expire` transaction releases.
 HOLDS_EXPIRE_BATCH = env.int("HOLDS_EXPIRE_BATCH", default=100)
 
+# --- Payments -------------------------------------------------------------------
+
+# Dotted path of the gateway class (payments/gateway.py defines the interface).
+PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", default="payments.mock_gateway.MockGateway")
+# The mock gateway's processing delay for the slow-capture test card.
+PAYMENT_CAPTURE_DELAY_SECONDS = env.int("PAYMENT_CAPTURE_DELAY_SECONDS", default=5)
+# Captures and refunds still not done after this long are queued again by
+# `payments_reconcile`.
+PAYMENT_STUCK_AFTER_SECONDS = env.int("PAYMENT_STUCK_AFTER_SECONDS", default=120)
+# Buyers may ask for a refund until this long before the event starts.
+REFUND_CUTOFF_HOURS = env.int("REFUND_CUTOFF_HOURS", default=0)
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+
 # --- Celery -------------------------------------------------------------------
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
@@ -189,11 +202,28 @@ CELERY_TASK_SOFT_TIME_LIMIT = 90
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Three queues, all declared, so a plain `celery -A ticketing worker` consumes
+# every one; a slow mail server never delays captures on `payments`.
+CELERY_TASK_QUEUES = {
+    "default": {"exchange": "default", "routing_key": "default"},
+    "payments": {"exchange": "payments", "routing_key": "payments"},
+    "mail": {"exchange": "mail", "routing_key": "mail"},
+}
+CELERY_TASK_ROUTES = {
+    "payments.tasks.payment_*": {"queue": "payments"},
+    "payments.tasks.refund_*": {"queue": "payments"},
+    "*.send_*": {"queue": "mail"},
+}
 CELERY_BEAT_SCHEDULE = {
     "holds-expire": {
         "task": "bookings.tasks.holds_expire_task",
         "schedule": timedelta(seconds=30),
         "options": {"expires": 25},
+    },
+    "payments-reconcile": {
+        "task": "payments.tasks.payments_reconcile_task",
+        "schedule": timedelta(minutes=2),
+        "options": {"expires": 110},
     },
 }
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -209,9 +239,13 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    # A task not acknowledged within this time is delivered again; it must be
-    # longer than the longest task (time limit above).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # A task not acknowledged within this time is delivered again to another
+    # worker: it must exceed the longest task and the longest retry countdown.
+    # Celery reads it from the broker's and the result backend's transport
+    # options; both get the same value.
+    VISIBILITY_TIMEOUT = 3600
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": VISIBILITY_TIMEOUT}
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": VISIBILITY_TIMEOUT}
 
 # --- REST framework -----------------------------------------------------------
 

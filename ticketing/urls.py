@@ -10,5 +10,6 @@ def healthz(request):
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("bookings/", include("bookings.urls")),
     path("", include("events.urls")),
 ]

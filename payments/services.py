@@ -1,0 +1,433 @@
+"""Payment use cases: authorize, capture, void, refund, reconcile (DESIGN.md sections 5 and 7).
+
+Gateway calls are network calls: they never run inside a transaction or
+while a row is locked. Each carries an idempotency key derived from our row
+(`payment:<id>:capture`, `refund:<id>`), so a retried task or a crash between
+the call and the write that records it never moves money twice. The write
+after the call is a short transaction that locks in the global order
+(Event -> TicketType -> Booking -> Payment -> Refund), re-checks the state
+and does nothing when another run got there first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from bookings.models import Booking, Ticket
+from bookings.services import (
+    booking_confirm,
+    booking_fail_payment,
+    booking_start_payment,
+    event_cancel,
+    tickets_release_sold,
+)
+from events.models import Event
+from payments.gateway import Card, Declined, GatewayUnavailable, card_errors, get_gateway
+from payments.models import Payment, Refund
+from ticketing.db import locking_atomic
+from ticketing.errors import (
+    Busy,
+    DomainError,
+    HoldExpired,
+    InvalidInput,
+    InvalidTransition,
+    LimitExceeded,
+    PaymentDeclined,
+    PaymentUnavailable,
+)
+
+logger = logging.getLogger(__name__)
+
+P = Payment.Status
+# Every legal payment transition; anything else raises InvalidTransition.
+PAYMENT_TRANSITIONS = {
+    P.PENDING: {P.AUTHORIZED, P.FAILED},
+    P.AUTHORIZED: {P.CAPTURED, P.VOIDED},
+    P.CAPTURED: {P.PARTIALLY_REFUNDED, P.REFUNDED},
+    P.PARTIALLY_REFUNDED: {P.PARTIALLY_REFUNDED, P.REFUNDED},
+}
+REFUND_TRANSITIONS = {Refund.Status.PENDING: {Refund.Status.SUCCEEDED, Refund.Status.FAILED}}
+
+
+class CapturePending(Exception):
+    """The processor is still working on a capture: ask again after `retry_after` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(f"capture pending, retry in {retry_after}s")
+
+
+def _payment_transition(payment_id: uuid.UUID, to: str, **fields) -> Payment:
+    """Lock a payment and move it to `to`, or raise `InvalidTransition`. Call inside a transaction."""
+    locked = Payment.objects.select_for_update().get(pk=payment_id)
+    if to not in PAYMENT_TRANSITIONS.get(locked.status, set()):
+        raise InvalidTransition(_("A %(from)s payment cannot become %(to)s.") % {"from": locked.status, "to": to})
+    for name, value in {"status": to, **fields}.items():
+        setattr(locked, name, value)
+    locked.save(update_fields=["status", "updated_at", *fields])
+    return locked
+
+
+def _refund_transition(refund_id: uuid.UUID, to: str, **fields) -> Refund:
+    """Lock a refund and move it to `to`, or raise `InvalidTransition`. Call inside a transaction."""
+    locked = Refund.objects.select_for_update().get(pk=refund_id)
+    if to not in REFUND_TRANSITIONS.get(locked.status, set()):
+        raise InvalidTransition(_("A %(from)s refund cannot become %(to)s.") % {"from": locked.status, "to": to})
+    for name, value in {"status": to, **fields}.items():
+        setattr(locked, name, value)
+    locked.save(update_fields=["status", "updated_at", *fields])
+    return locked
+
+
+def _on_commit_delay(task, *args) -> None:
+    transaction.on_commit(partial(task.delay, *[str(a) for a in args]))
+
+
+# --- Authorize (in the request) ----------------------------------------------------------
+
+
+def payment_authorize(*, booking: Booking, card: Card) -> Payment:
+    """Authorize the card for the booking's total and move the booking to `processing`.
+
+    Declines are answered at once (`PaymentDeclined` with the gateway's code)
+    and leave the booking `reserved`, so the buyer can try another card until
+    the hold expires. If the hold expired meanwhile, the authorization is
+    voided and `HoldExpired` raised: nothing stays authorized. On success the
+    capture is queued after commit.
+    """
+    from payments.tasks import payment_capture_task
+
+    errors = card_errors(card, today=timezone.localdate())
+    if errors:
+        raise InvalidInput(next(iter(errors.values()))[0], errors=errors)
+    current = Booking.objects.get(pk=booking.pk)
+    _check_payable(current)
+    payment = Payment.objects.create(
+        booking=current, amount=current.total, currency=current.currency, status=P.PENDING,
+        card_brand=card.brand, card_last4=card.last4,
+    )
+    gateway = get_gateway()
+    try:
+        auth = gateway.authorize(card=card, amount=payment.amount, currency=payment.currency,
+                                 idempotency_key=f"payment:{payment.pk}:authorize")
+    except Declined as exc:
+        with transaction.atomic():
+            _payment_transition(payment.pk, P.FAILED, failure_code=exc.code, failure_message=exc.message[:300])
+        raise PaymentDeclined(exc.message, code=exc.code) from None
+    except GatewayUnavailable:
+        logger.exception("gateway unavailable while authorizing payment %s", payment.pk)
+        with transaction.atomic():
+            _payment_transition(payment.pk, P.FAILED, failure_code="gateway_unavailable",
+                                failure_message="The payment processor could not be reached.")
+        raise PaymentUnavailable() from None
+    try:
+        with locking_atomic():
+            booking_start_payment(booking=current)
+            payment = _payment_transition(payment.pk, P.AUTHORIZED, gateway_reference=auth.reference)
+            _on_commit_delay(payment_capture_task, payment.pk)
+    except (HoldExpired, InvalidTransition, Busy):
+        # The booking cannot take this payment any more: release the money now.
+        with transaction.atomic():
+            _payment_transition(payment.pk, P.AUTHORIZED, gateway_reference=auth.reference)
+        try:
+            _void(payment.pk)
+        except GatewayUnavailable:
+            logger.exception("could not void payment %s now; payments_reconcile will", payment.pk)
+        raise
+    booking.refresh_from_db()
+    return payment
+
+
+def _check_payable(booking: Booking) -> None:
+    """Fail fast, before calling the gateway; `booking_start_payment` re-checks under the lock."""
+    if booking.status == Booking.Status.EXPIRED or (
+        booking.status == Booking.Status.RESERVED and booking.expires_at <= timezone.now()
+    ):
+        raise HoldExpired()
+    if booking.status != Booking.Status.RESERVED:
+        raise InvalidTransition(_("This booking is not awaiting payment."))
+
+
+def _void(payment_id: uuid.UUID) -> None:
+    """Void an authorization at the gateway, then record it (`authorized` -> `voided`)."""
+    payment = Payment.objects.get(pk=payment_id)
+    if payment.status != P.AUTHORIZED:
+        return
+    try:
+        get_gateway().void(reference=payment.gateway_reference, idempotency_key=f"payment:{payment.pk}:void")
+    except Declined as exc:
+        logger.error("void of payment %s refused: %s", payment.pk, exc.code)
+        return
+    with transaction.atomic():
+        current = Payment.objects.select_for_update().get(pk=payment_id)
+        if current.status == P.AUTHORIZED:
+            _payment_transition(payment_id, P.VOIDED)
+
+
+# --- Capture (task) ------------------------------------------------------------------------
+
+
+def payment_capture(*, payment_id: uuid.UUID | str) -> Payment:
+    """Capture an authorized payment, confirm its booking and queue the confirmation e-mail.
+
+    Idempotent: a payment no longer `authorized` is left alone, and the gateway
+    capture uses one key per payment, so running this twice captures once and
+    confirms once. A booking that can no longer be confirmed (event cancelled,
+    booking moved on) has its authorization voided, or its capture refunded,
+    and its hold released. Raises `CapturePending` while the processor works,
+    `GatewayUnavailable` when it cannot be reached (the task retries both).
+    """
+    from bookings.tasks import send_booking_confirmation
+    from payments.tasks import refund_process_task
+
+    payment = Payment.objects.select_related("booking__event").get(pk=payment_id)
+    if payment.status != P.AUTHORIZED:
+        return payment
+    booking = payment.booking
+    if booking.status != Booking.Status.PROCESSING or booking.event.status == Event.Status.CANCELLED:
+        _void(payment.pk)
+        _release_if_processing(booking)
+        return Payment.objects.get(pk=payment.pk)
+    try:
+        capture = get_gateway().capture(reference=payment.gateway_reference, amount=payment.amount,
+                                        idempotency_key=f"payment:{payment.pk}:capture")
+    except Declined as exc:
+        logger.warning("capture of payment %s refused: %s", payment.pk, exc.code)
+        with transaction.atomic():
+            Payment.objects.filter(pk=payment.pk).update(failure_code=exc.code, failure_message=exc.message[:300])
+        _void(payment.pk)
+        _release_if_processing(booking)
+        return Payment.objects.get(pk=payment.pk)
+    if not capture.succeeded:
+        raise CapturePending(capture.retry_after)
+    try:
+        with locking_atomic():
+            booking_confirm(booking=booking)
+            payment = _payment_transition(payment.pk, P.CAPTURED)
+            _on_commit_delay(send_booking_confirmation, booking.pk)
+    except InvalidTransition:
+        # Captured, but the booking can no longer be confirmed: give the money back.
+        with locking_atomic():
+            _release_if_processing(booking)
+            current = Payment.objects.select_for_update().get(pk=payment.pk)
+            if current.status != P.AUTHORIZED:
+                return current  # a concurrent run of this task finished it
+            payment = _payment_transition(payment.pk, P.CAPTURED)
+            refund = Refund.objects.create(payment=payment, amount=payment.amount, status=Refund.Status.PENDING,
+                                           reason=_("The booking could not be confirmed."))
+            _on_commit_delay(refund_process_task, refund.pk)
+    return payment
+
+
+def _release_if_processing(booking: Booking) -> None:
+    # Not (or no longer) processing: nothing is held for this payment.
+    with contextlib.suppress(InvalidTransition):
+        booking_fail_payment(booking=booking)
+
+
+# --- Refunds ---------------------------------------------------------------------------------
+
+
+def refund_issue(*, booking: Booking, tickets: Sequence[Ticket | uuid.UUID | str] | None = None,
+                 reason: str = "") -> Refund:
+    """Refund issued tickets of a confirmed booking (all by default); the gateway call is queued.
+
+    The amount is the tickets' prices and never exceeds what was captured
+    minus what is refunded or being refunded. Capacity is released only when
+    the gateway confirms the refund (`refund_process`).
+    """
+    from payments.tasks import refund_process_task
+
+    with locking_atomic():
+        locked = Booking.objects.select_for_update().get(pk=booking.pk)
+        if locked.status != Booking.Status.CONFIRMED:
+            raise InvalidTransition(_("Only a confirmed booking can be refunded."))
+        payment = (
+            Payment.objects.select_for_update()
+            .filter(booking_id=locked.pk, status__in=[P.CAPTURED, P.PARTIALLY_REFUNDED]).first()
+        )
+        if payment is None:
+            raise InvalidTransition(_("This booking has no captured payment."))
+        in_flight = set(
+            Ticket.objects.filter(refunds__payment=payment, refunds__status=Refund.Status.PENDING)
+            .values_list("pk", flat=True)
+        )
+        issued = {t.pk: t for t in Ticket.objects.filter(booking_id=locked.pk, status=Ticket.Status.ISSUED)}
+        if tickets is None:
+            chosen = [t for pk, t in issued.items() if pk not in in_flight]
+        else:
+            try:
+                wanted = {t.pk if isinstance(t, Ticket) else uuid.UUID(str(t)) for t in tickets}
+            except ValueError:
+                raise InvalidInput(_("Unknown ticket."), errors={"tickets": [_("Unknown ticket.")]}) from None
+            if not wanted:
+                message = _("Choose at least one ticket.")
+                raise InvalidInput(message, errors={"tickets": [message]})
+            if not wanted <= set(issued):
+                raise InvalidTransition(_("Only issued tickets of this booking can be refunded."))
+            if wanted & in_flight:
+                raise InvalidTransition(_("Some of these tickets are already being refunded."))
+            chosen = [issued[pk] for pk in wanted]
+        if not chosen:
+            raise InvalidTransition(_("Every ticket of this booking is already refunded or being refunded."))
+        amount = sum((t.price for t in chosen), Decimal("0.00"))
+        if amount > refundable_amount(payment):
+            raise LimitExceeded(_("The refund would exceed the amount paid."))
+        refund = Refund.objects.create(payment=payment, amount=amount, status=Refund.Status.PENDING,
+                                       reason=reason[:300])
+        refund.tickets.set(chosen)
+        _on_commit_delay(refund_process_task, refund.pk)
+    return refund
+
+
+def refundable_amount(payment: Payment) -> Decimal:
+    """Captured minus refunded and being refunded (failed refunds give their share back)."""
+    taken = payment.refunds.filter(status__in=[Refund.Status.PENDING, Refund.Status.SUCCEEDED]).aggregate(
+        total=Sum("amount"))["total"] or Decimal("0.00")
+    return payment.amount - taken
+
+
+class _AlreadyDone(Exception):
+    pass
+
+
+def refund_process(*, refund_id: uuid.UUID | str) -> Refund:
+    """Send a pending refund to the gateway; on success release its tickets' capacity.
+
+    Idempotent: a refund no longer `pending` is left alone and the gateway call
+    uses one key per refund. A refusal marks the refund `failed` (visible to
+    the organizer, retryable with `refund_retry`); an unreachable gateway
+    raises `GatewayUnavailable` for the task to retry.
+    """
+    from payments.tasks import send_refund_confirmation
+
+    refund = Refund.objects.select_related("payment__booking").get(pk=refund_id)
+    if refund.status != Refund.Status.PENDING:
+        return refund
+    payment = refund.payment
+    reference = ""
+    if refund.amount > 0:
+        try:
+            reference = get_gateway().refund(reference=payment.gateway_reference, amount=refund.amount,
+                                             idempotency_key=f"refund:{refund.pk}").reference
+        except Declined as exc:
+            logger.warning("refund %s refused by the gateway: %s", refund.pk, exc.code)
+            with transaction.atomic():
+                current = Refund.objects.select_for_update().get(pk=refund.pk)
+                if current.status == Refund.Status.PENDING:
+                    _refund_transition(refund.pk, Refund.Status.FAILED, failure_code=exc.code,
+                                       failure_message=exc.message[:300])
+            return Refund.objects.get(pk=refund.pk)
+    try:
+        with locking_atomic():
+            tickets = list(refund.tickets.all())
+            if tickets:
+                tickets_release_sold(booking=payment.booking, tickets=tickets)
+            locked_payment = Payment.objects.select_for_update().get(pk=payment.pk)
+            current = Refund.objects.select_for_update().get(pk=refund.pk)
+            if current.status != Refund.Status.PENDING:
+                raise _AlreadyDone
+            refund = _refund_transition(refund.pk, Refund.Status.SUCCEEDED, gateway_reference=reference)
+            refunded = locked_payment.refunds.filter(status=Refund.Status.SUCCEEDED).aggregate(
+                total=Sum("amount"))["total"] or Decimal("0.00")
+            _payment_transition(payment.pk, P.REFUNDED if refunded >= payment.amount else P.PARTIALLY_REFUNDED)
+            if tickets:
+                _on_commit_delay(send_refund_confirmation, refund.pk)
+    except (_AlreadyDone, InvalidTransition):
+        return Refund.objects.get(pk=refund_id)
+    return refund
+
+
+def refund_retry(*, refund: Refund) -> Refund:
+    """Try a failed refund again: a new pending refund for the same tickets (the failed one stays on record)."""
+    from payments.tasks import refund_process_task
+
+    with locking_atomic():
+        Booking.objects.select_for_update().get(pk=refund.payment.booking_id)
+        payment = Payment.objects.select_for_update().get(pk=refund.payment_id)
+        failed = Refund.objects.select_for_update().get(pk=refund.pk)
+        if failed.status != Refund.Status.FAILED or failed.retries.exists():
+            raise InvalidTransition(_("Only a failed refund can be tried again, once."))
+        tickets = list(failed.tickets.all())
+        if any(t.status != Ticket.Status.ISSUED for t in tickets):
+            raise InvalidTransition(_("These tickets are no longer issued."))
+        if failed.amount > refundable_amount(payment):
+            raise LimitExceeded(_("The refund would exceed the amount paid."))
+        retry = Refund.objects.create(payment=payment, amount=failed.amount, status=Refund.Status.PENDING,
+                                      reason=failed.reason, retry_of=failed)
+        retry.tickets.set(tickets)
+        _on_commit_delay(refund_process_task, retry.pk)
+    return retry
+
+
+def event_cancel_and_refund(*, event: Event, reason: str = "") -> list[Refund]:
+    """Cancel an event: holds released at once, every confirmed booking refunded (queued)."""
+    refunds = []
+    for booking_id in event_cancel(event=event):
+        try:
+            booking = Booking.objects.get(pk=booking_id)
+            refunds.append(refund_issue(booking=booking, reason=reason or _("Event cancelled")))
+        except InvalidTransition:
+            continue  # already fully refunded or being refunded
+    return refunds
+
+
+# --- Reconciliation (beat) ------------------------------------------------------------
+
+
+@dataclass
+class Reconciled:
+    captures_requeued: int = 0
+    refunds_requeued: int = 0
+    bookings_released: int = 0
+    payments_abandoned: int = 0
+
+
+def payments_reconcile() -> Reconciled:
+    """Put stuck work back on track.
+
+    Captures and refunds not finished `PAYMENT_STUCK_AFTER_SECONDS` after
+    their last change are queued again (their tasks are idempotent);
+    `processing` bookings whose payment failed or was voided are cancelled and
+    their holds released; payments stuck `pending` (an authorization that
+    crashed mid-request) are marked failed.
+    """
+    from payments.tasks import payment_capture_task, refund_process_task
+
+    result = Reconciled()
+    cutoff = timezone.now() - timedelta(seconds=settings.PAYMENT_STUCK_AFTER_SECONDS)
+    for pk in Payment.objects.filter(status=P.AUTHORIZED, updated_at__lt=cutoff).values_list("pk", flat=True):
+        payment_capture_task.delay(str(pk))
+        result.captures_requeued += 1
+    for pk in Refund.objects.filter(status=Refund.Status.PENDING, updated_at__lt=cutoff).values_list("pk", flat=True):
+        refund_process_task.delay(str(pk))
+        result.refunds_requeued += 1
+    for pk in Payment.objects.filter(status=P.PENDING, updated_at__lt=cutoff).values_list("pk", flat=True):
+        with transaction.atomic():
+            if Payment.objects.select_for_update().filter(pk=pk, status=P.PENDING).exists():
+                _payment_transition(pk, P.FAILED, failure_code="abandoned",
+                                    failure_message="The authorization did not complete.")
+                result.payments_abandoned += 1
+    orphaned = Booking.objects.filter(status=Booking.Status.PROCESSING, updated_at__lt=cutoff).exclude(
+        Q(payments__status__in=[P.PENDING, P.AUTHORIZED, P.CAPTURED])
+    )
+    for booking in orphaned:
+        try:
+            booking_fail_payment(booking=booking)
+            result.bookings_released += 1
+        except (InvalidTransition, DomainError):
+            continue
+    return result
