@@ -9,6 +9,7 @@ from django.db.models import Count, Q, QuerySet
 
 from bookings.models import Booking, Ticket
 from events.models import Event, TicketType
+from events.permissions import can_manage_event, organizer_ids
 
 
 @dataclass(frozen=True)
@@ -95,9 +96,16 @@ def _status_mismatches(event_ids: list[uuid.UUID] | None) -> list[Mismatch]:
     return found
 
 
-def booking_list_for_user(*, user) -> QuerySet[Booking]:
-    """The user's own bookings, newest first, with their event."""
-    return Booking.objects.filter(buyer=user).select_related("event")
+def booking_list_for_user(*, user, include_managed: bool = False) -> QuerySet[Booking]:
+    """The user's own bookings, newest first; with `include_managed`, also the bookings of
+    events the user manages as an organizer member (all of them for a superuser)."""
+    if include_managed and user.is_superuser:
+        qs = Booking.objects.all()
+    elif include_managed:
+        qs = Booking.objects.filter(Q(buyer=user) | Q(event__organizer_id__in=organizer_ids(user)))
+    else:
+        qs = Booking.objects.filter(buyer=user)
+    return qs.select_related("event").order_by("-created_at")
 
 
 def booking_visible_to(booking: Booking, *, user=None, token: str | None = None) -> bool:
@@ -109,9 +117,7 @@ def booking_visible_to(booking: Booking, *, user=None, token: str | None = None)
         return True
     if user is None or not user.is_authenticated:
         return False
-    if user.is_superuser or booking.buyer_id == user.pk:
-        return True
-    return booking.event.organizer.members.filter(pk=user.pk).exists()
+    return booking.buyer_id == user.pk or can_manage_event(user, booking.event)
 
 
 def booking_get_visible(*, booking_id, user=None, token: str | None = None) -> Booking | None:

@@ -75,14 +75,20 @@ def event_list_published(
     starts_after: datetime | None = None,
     starts_before: datetime | None = None,
     upcoming: bool = True,
+    base: QuerySet[Event] | None = None,
 ) -> QuerySet[Event]:
     """Published events (by default those not yet over), with price range and seats left.
+
+    `base` replaces "published" as the starting set (e.g. `events_visible_to(user)`
+    for the API, which also lists an organizer's drafts to its members).
 
     Each event carries `min_price`, `max_price` and `type_remaining` (the sum of
     its ticket types' remainders; combine with the cap via `event_available`).
     """
-    qs = Event.objects.filter(status=Event.Status.PUBLISHED).select_related("organizer")
-    if upcoming:
+    if base is None:
+        base = Event.objects.filter(status=Event.Status.PUBLISHED)
+    qs = base.select_related("organizer")
+    if upcoming and not starts_after:
         qs = qs.filter(ends_at__gte=timezone.now())
     if q:
         for word in q.split()[:10]:

@@ -47,6 +47,7 @@ from ticketing.errors import (
     LimitExceeded,
     PaymentDeclined,
     PaymentUnavailable,
+    RefundWindowClosed,
 )
 
 logger = logging.getLogger(__name__)
@@ -242,15 +243,21 @@ def _release_if_processing(booking: Booking) -> None:
 
 
 def refund_issue(*, booking: Booking, tickets: Sequence[Ticket | uuid.UUID | str] | None = None,
-                 reason: str = "") -> Refund:
+                 reason: str = "", by_buyer: bool = False) -> Refund:
     """Refund issued tickets of a confirmed booking (all by default); the gateway call is queued.
 
     The amount is the tickets' prices and never exceeds what was captured
     minus what is refunded or being refunded. Capacity is released only when
-    the gateway confirms the refund (`refund_process`).
+    the gateway confirms the refund (`refund_process`). A buyer (`by_buyer`)
+    may ask only until `REFUND_CUTOFF_HOURS` before the event starts; the
+    organizer may refund at any time.
     """
     from payments.tasks import refund_process_task
 
+    if by_buyer:
+        cutoff = booking.event.starts_at - timedelta(hours=settings.REFUND_CUTOFF_HOURS)
+        if timezone.now() >= cutoff:
+            raise RefundWindowClosed()
     with locking_atomic():
         locked = Booking.objects.select_for_update().get(pk=booking.pk)
         if locked.status != Booking.Status.CONFIRMED:

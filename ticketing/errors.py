@@ -118,6 +118,13 @@ class HasSales(DomainError):
                        "cancel it instead.")
 
 
+class RefundWindowClosed(DomainError):
+    code = "refund_window_closed"
+    title = _("Refunds closed")
+    status = 409
+    default_detail = _("Refunds can no longer be requested for this event; contact the organizer.")
+
+
 class PaymentDeclined(DomainError):
     """The card was refused; `code` is the gateway's decline code."""
 

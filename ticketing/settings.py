@@ -38,6 +38,9 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "ticketing.apps.TicketingConfig",
     "events",
     "bookings",
     "payments",
@@ -220,6 +223,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=30),
         "options": {"expires": 25},
     },
+    "idempotency-keys-purge": {
+        "task": "ticketing.tasks.idempotency_keys_purge_task",
+        "schedule": timedelta(hours=1),
+        "options": {"expires": 3000},
+    },
     "payments-reconcile": {
         "task": "payments.tasks.payments_reconcile_task",
         "schedule": timedelta(minutes=2),
@@ -249,13 +257,64 @@ else:
 
 # --- REST framework -----------------------------------------------------------
 
+def _throttle_rates(value: str) -> dict[str, str] | None:
+    """`anon=60/min,user=600/min,...` -> {scope: rate}; `off` -> None (no throttling)."""
+    if value.strip().lower() == "off":
+        return None
+    rates = dict(DEFAULT_THROTTLE_RATES)
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        scope, _, rate = part.partition("=")
+        rates[scope.strip()] = rate.strip()
+    return rates
+
+
+# Per caller: `anon` (by IP) and `user`; `ip` caps every caller by address;
+# `bookings` (reserve, cancel) and `pay` (pay, refund) are tighter.
+DEFAULT_THROTTLE_RATES = {
+    "anon": "120/min", "user": "1200/min", "ip": "2400/min", "bookings": "60/min", "pay": "20/min",
+}
+API_THROTTLE_RATES = _throttle_rates(env("API_THROTTLE_RATES", default=""))
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "ticketing.api.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "ticketing.api.Pagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "ticketing.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": (
+        ["ticketing.api.IPRateThrottle", "rest_framework.throttling.AnonRateThrottle",
+         "rest_framework.throttling.UserRateThrottle"]
+        if API_THROTTLE_RATES is not None else []
+    ),
+    "DEFAULT_THROTTLE_RATES": API_THROTTLE_RATES or {},
+    "COERCE_DECIMAL_TO_STRING": True,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Ticketing API",
+    "DESCRIPTION": "Catalogue, availability, bookings, payments and refunds; see README.md for a quick start.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "EventStatusEnum": "events.models.Event.Status",
+        "BookingStatusEnum": "bookings.models.Booking.Status",
+        "TicketStatusEnum": "bookings.models.Ticket.Status",
+        "PaymentStatusEnum": "payments.models.Payment.Status",
+        "RefundStatusEnum": "payments.models.Refund.Status",
+    },
+}
+# How long an Idempotency-Key and its response are kept.
+IDEMPOTENCY_KEY_TTL_HOURS = 24
 
 # --- Logging ------------------------------------------------------------------
 

@@ -1,0 +1,159 @@
+"""API door of bookings: reserve, list, read, cancel (thin over services).
+
+Paying and refunding are in `payments.api` (imports flow payments -> bookings).
+"""
+
+from __future__ import annotations
+
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+
+from bookings.models import Booking, Ticket
+from bookings.selectors import booking_get_visible, booking_list_for_user
+from bookings.services import LineItem, booking_cancel, booking_reserve
+from events.permissions import events_visible_to
+from ticketing.api import BookingsThrottle, ScopedThrottleMixin
+from ticketing.api_schema import READ_ERRORS, WRITE_ERRORS
+from ticketing.idempotency import idempotent
+
+TOKEN_PARAM = OpenApiParameter("token", str, description="The booking's access token (guest links).")
+
+# --- Serializers -----------------------------------------------------------------------------
+
+
+class TicketOutput(serializers.ModelSerializer):
+    code = serializers.SerializerMethodField(help_text="The check-in code; set once the ticket is issued.")
+
+    class Meta:
+        model = Ticket
+        fields = ["id", "ticket_type", "status", "code", "price", "attendee_name", "issued_at"]
+
+    def get_code(self, ticket: Ticket) -> str | None:
+        return ticket.code if ticket.status == Ticket.Status.ISSUED else None
+
+
+class PaymentSummary(serializers.Serializer):
+    """A booking's payment as listed on the booking (full detail: /payments/{id}/)."""
+
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    card_brand = serializers.CharField()
+    card_last4 = serializers.CharField()
+    failure_code = serializers.CharField()
+
+
+class BookingOutput(serializers.ModelSerializer):
+    tickets = TicketOutput(many=True, read_only=True)
+    payments = PaymentSummary(many=True, read_only=True)
+
+    class Meta:
+        model = Booking
+        fields = ["id", "event", "status", "email", "expires_at", "total", "currency", "tickets", "payments",
+                  "access_token", "created_at", "confirmed_at"]
+
+
+class BookingInput(serializers.Serializer):
+    class Item(serializers.Serializer):
+        ticket_type = serializers.UUIDField()
+        quantity = serializers.IntegerField(min_value=1, max_value=1000)
+
+    event = serializers.UUIDField()
+    items = Item(many=True, allow_empty=False, max_length=20)
+    email = serializers.EmailField(required=False, allow_blank=True)
+
+
+class BookingFilter(serializers.Serializer):
+    event = serializers.UUIDField(required=False)
+    status = serializers.ChoiceField(choices=Booking.Status.choices, required=False)
+
+
+def _with_related(booking_qs):
+    return booking_qs.prefetch_related("tickets", "payments")
+
+
+def visible_booking(request, pk) -> Booking:
+    """The booking for its buyer, its organizer or a holder of its token; 404 for anyone else."""
+    booking = booking_get_visible(booking_id=pk, user=request.user, token=request.query_params.get("token"))
+    if booking is None:
+        raise Http404
+    return booking
+
+
+def booking_output(booking: Booking) -> dict:
+    return BookingOutput(_with_related(Booking.objects.filter(pk=booking.pk)).get()).data
+
+
+# --- Views -----------------------------------------------------------------------------------
+
+RESERVE_EXAMPLE = OpenApiExample(
+    "Two tickets", request_only=True,
+    value={"event": "9b2f6a1e-5d7c-4c1e-9a51-3f0e6c1d2b7a",
+           "items": [{"ticket_type": "0c8e7d2a-1b3f-4e5a-8c9d-7f6e5d4c3b2a", "quantity": 2}],
+           "email": "ada@example.com"},
+)
+
+
+class BookingListCreateApi(ScopedThrottleMixin, GenericAPIView):
+    permission_classes = [IsAuthenticated]
+    extra_throttles = (BookingsThrottle,)
+
+    def get_throttles(self):
+        throttles = super().get_throttles()
+        if self.request.method == "GET":
+            return [t for t in throttles if not isinstance(t, BookingsThrottle)]
+        return throttles
+
+    @extend_schema(parameters=[BookingFilter], responses={200: BookingOutput(many=True), **READ_ERRORS},
+                   summary="Your bookings (organizer members: also their events' bookings, filter `event`)")
+    def get(self, request):
+        filters = BookingFilter(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        qs = booking_list_for_user(user=request.user, include_managed=True)
+        if "event" in filters.validated_data:
+            qs = qs.filter(event_id=filters.validated_data["event"])
+        if "status" in filters.validated_data:
+            qs = qs.filter(status=filters.validated_data["status"])
+        page = self.paginate_queryset(_with_related(qs))
+        return self.get_paginated_response(BookingOutput(page, many=True).data)
+
+    @extend_schema(request=BookingInput, responses={201: BookingOutput, **WRITE_ERRORS}, examples=[RESERVE_EXAMPLE],
+                   summary="Reserve tickets: a hold until `expires_at` (409 `sold_out` with what is left)")
+    @idempotent()
+    def post(self, request):
+        data = BookingInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        event = get_object_or_404(events_visible_to(request.user), pk=data.validated_data["event"])
+        booking = booking_reserve(
+            event=event,
+            items=[LineItem(i["ticket_type"], i["quantity"]) for i in data.validated_data["items"]],
+            email=data.validated_data.get("email", ""),
+            buyer=request.user,
+        )
+        return Response(booking_output(booking), status=status.HTTP_201_CREATED)
+
+
+class BookingDetailApi(ScopedThrottleMixin, GenericAPIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(parameters=[TOKEN_PARAM], responses={200: BookingOutput, **READ_ERRORS},
+                   summary="A booking (its buyer, the event's organizer, or `?token=`)")
+    def get(self, request, pk):
+        return Response(booking_output(visible_booking(request, pk)))
+
+
+class BookingCancelApi(ScopedThrottleMixin, GenericAPIView):
+    permission_classes = [AllowAny]
+    extra_throttles = (BookingsThrottle,)
+
+    @extend_schema(parameters=[TOKEN_PARAM], request=None, responses={200: BookingOutput, **WRITE_ERRORS},
+                   summary="Release a hold (`reserved` bookings only)")
+    @idempotent()
+    def post(self, request, pk):
+        booking = booking_cancel(booking=visible_booking(request, pk))
+        return Response(booking_output(booking))

@@ -1,0 +1,314 @@
+"""API door of the events app: catalogue, availability, organizer management (thin over services)."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import AllowAny, IsAuthenticatedOrReadOnly
+from rest_framework.response import Response
+
+from events.models import Event, Organizer, TicketType
+from events.permissions import can_manage_event, events_visible_to, organizer_ids
+from events.selectors import availability_for_event, event_available, event_list_published, ticket_type_available
+from events.services import (
+    event_create,
+    event_delete,
+    event_publish,
+    event_update,
+    ticket_type_create,
+    ticket_type_delete,
+    ticket_type_update,
+)
+from ticketing.api import ScopedThrottleMixin
+from ticketing.api_schema import NOT_FOUND, READ_ERRORS, WRITE_ERRORS
+from ticketing.idempotency import idempotent
+
+# --- Serializers -----------------------------------------------------------------------------
+
+
+class TicketTypeOutput(serializers.ModelSerializer):
+    available = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TicketType
+        fields = ["id", "name", "description", "price", "capacity", "sold", "held", "available",
+                  "max_per_booking", "sales_start", "sales_end", "position"]
+
+    def get_available(self, tt: TicketType) -> int:
+        return ticket_type_available(tt, event=self.context.get("event") or tt.event)
+
+
+class TicketTypeInput(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    description = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    price = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=0)
+    capacity = serializers.IntegerField(min_value=0, max_value=1_000_000_000)
+    max_per_booking = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+    sales_start = serializers.DateTimeField(required=False, allow_null=True)
+    sales_end = serializers.DateTimeField(required=False, allow_null=True)
+    position = serializers.IntegerField(min_value=0, max_value=32767, required=False)
+
+
+class EventOutput(serializers.ModelSerializer):
+    organizer = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    available = serializers.SerializerMethodField()
+    min_price = serializers.SerializerMethodField()
+    max_price = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Event
+        fields = ["id", "organizer", "name", "slug", "description", "venue", "city", "category", "starts_at",
+                  "ends_at", "timezone", "status", "currency", "capacity", "sold", "held", "available",
+                  "min_price", "max_price"]
+
+    def get_available(self, event: Event) -> int:
+        if hasattr(event, "type_remaining"):
+            return event_available(event)
+        return availability_for_event(event=event).available
+
+    def _prices(self, event: Event) -> list:
+        return [tt.price for tt in event.ticket_types.all()]
+
+    def get_min_price(self, event: Event) -> str | None:
+        value = getattr(event, "min_price", None) if hasattr(event, "type_remaining") else min(
+            self._prices(event), default=None)
+        return None if value is None else f"{value:.2f}"
+
+    def get_max_price(self, event: Event) -> str | None:
+        value = getattr(event, "max_price", None) if hasattr(event, "type_remaining") else max(
+            self._prices(event), default=None)
+        return None if value is None else f"{value:.2f}"
+
+
+class EventDetailOutput(EventOutput):
+    ticket_types = serializers.SerializerMethodField()
+
+    class Meta(EventOutput.Meta):
+        fields = [*EventOutput.Meta.fields, "ticket_types"]
+
+    @extend_schema(responses=TicketTypeOutput(many=True))
+    def get_ticket_types(self, event: Event) -> list:
+        return TicketTypeOutput(event.ticket_types.all(), many=True, context={"event": event}).data
+
+
+class EventInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True)
+    venue = serializers.CharField(max_length=200)
+    city = serializers.CharField(max_length=100)
+    category = serializers.ChoiceField(choices=Event.Category.choices, required=False)
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    timezone = serializers.CharField(max_length=64, required=False)
+    currency = serializers.CharField(max_length=3, min_length=3, required=False)
+    capacity = serializers.IntegerField(min_value=0, max_value=1_000_000_000, required=False, allow_null=True)
+
+
+class EventCreateInput(EventInput):
+    organizer = serializers.SlugField(required=False, help_text="Organizer slug; needed only when the caller "
+                                                                "is a member of several organizers.")
+
+
+class EventFilter(serializers.Serializer):
+    q = serializers.CharField(required=False, max_length=200)
+    city = serializers.CharField(required=False, max_length=100)
+    category = serializers.ChoiceField(choices=Event.Category.choices, required=False)
+    starts_after = serializers.DateTimeField(required=False)
+    starts_before = serializers.DateTimeField(required=False)
+    ordering = serializers.ChoiceField(choices=["starts_at", "-starts_at", "name", "-name"], required=False)
+
+
+# --- Helpers ---------------------------------------------------------------------------------
+
+
+def _visible_event(request, pk) -> Event:
+    """The event if the caller may see it, else 404."""
+    return get_object_or_404(events_visible_to(request.user).select_related("organizer"), pk=pk)
+
+
+def _managed_event(request, pk) -> Event:
+    """The event if the caller manages it; 404 when invisible, 403 when visible but not theirs."""
+    event = _visible_event(request, pk)
+    if not can_manage_event(request.user, event):
+        raise PermissionDenied("Only the event's organizer can do this.")
+    return event
+
+
+def _organizer_for_create(request, slug: str | None) -> Organizer:
+    if request.user.is_superuser and slug:
+        return get_object_or_404(Organizer, slug=slug)
+    ids = organizer_ids(request.user)
+    if not ids:
+        raise PermissionDenied("Only organizer members can create events.")
+    if slug:
+        organizer = Organizer.objects.filter(slug=slug, pk__in=ids).first()
+        if organizer is None:
+            raise PermissionDenied("You are not a member of this organizer.")
+        return organizer
+    if len(ids) > 1:
+        raise serializers.ValidationError({"organizer": ["You belong to several organizers: name one."]})
+    return Organizer.objects.get(pk=next(iter(ids)))
+
+
+class _Api(ScopedThrottleMixin, GenericAPIView):
+    permission_classes = [IsAuthenticatedOrReadOnly]
+
+
+# --- Views -----------------------------------------------------------------------------------
+
+
+class EventListCreateApi(_Api):
+    @extend_schema(parameters=[EventFilter], responses={200: EventOutput(many=True), **READ_ERRORS},
+                   summary="List published events (and, for organizer members, their own)")
+    def get(self, request):
+        filters = EventFilter(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        params = dict(filters.validated_data)
+        ordering = params.pop("ordering", None)
+        qs = event_list_published(**params, base=events_visible_to(request.user))
+        if ordering:
+            qs = qs.order_by(ordering, "pk")
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(EventOutput(page, many=True).data)
+
+    @extend_schema(request=EventCreateInput, responses={201: EventDetailOutput, **WRITE_ERRORS},
+                   summary="Create a draft event (organizer members)")
+    @idempotent()
+    def post(self, request):
+        data = EventCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        organizer = _organizer_for_create(request, fields.pop("organizer", None))
+        event = event_create(organizer=organizer, **fields)
+        return Response(EventDetailOutput(event).data, status=status.HTTP_201_CREATED)
+
+
+class EventDetailApi(_Api):
+    @extend_schema(responses={200: EventDetailOutput, **READ_ERRORS}, summary="An event with its ticket types")
+    def get(self, request, pk):
+        return Response(EventDetailOutput(_visible_event(request, pk)).data)
+
+    @extend_schema(request=EventInput, responses={200: EventDetailOutput, **WRITE_ERRORS},
+                   summary="Replace an event's details (its organizer)")
+    def put(self, request, pk):
+        return self._update(request, pk, partial=False)
+
+    @extend_schema(request=EventInput(partial=True), responses={200: EventDetailOutput, **WRITE_ERRORS},
+                   summary="Change some of an event's details (its organizer)")
+    def patch(self, request, pk):
+        return self._update(request, pk, partial=True)
+
+    def _update(self, request, pk, *, partial: bool):
+        event = _managed_event(request, pk)
+        data = EventInput(data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        event = event_update(event=event, **data.validated_data)
+        return Response(EventDetailOutput(event).data)
+
+    @extend_schema(responses={204: None, **WRITE_ERRORS},
+                   summary="Delete an event without bookings (409 `has_sales` otherwise: cancel it)")
+    def delete(self, request, pk):
+        event_delete(event=_managed_event(request, pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class EventPublishApi(_Api):
+    @extend_schema(request=None, responses={200: EventDetailOutput, **WRITE_ERRORS},
+                   summary="Publish a draft event: it goes on sale")
+    @idempotent()
+    def post(self, request, pk):
+        event = event_publish(event=_managed_event(request, pk))
+        return Response(EventDetailOutput(event).data)
+
+
+class EventCancelApi(_Api):
+    @extend_schema(request=None, responses={200: EventDetailOutput, **WRITE_ERRORS},
+                   summary="Cancel an event: holds released, every confirmed booking refunded (queued)")
+    @idempotent()
+    def post(self, request, pk):
+        from payments.services import event_cancel_and_refund
+
+        event = _managed_event(request, pk)
+        event_cancel_and_refund(event=event)
+        event.refresh_from_db()
+        return Response(EventDetailOutput(event).data)
+
+
+class TicketTypeListCreateApi(_Api):
+    @extend_schema(responses={200: TicketTypeOutput(many=True), **READ_ERRORS}, summary="An event's ticket types")
+    def get(self, request, pk):
+        event = _visible_event(request, pk)
+        page = self.paginate_queryset(event.ticket_types.all())
+        return self.get_paginated_response(TicketTypeOutput(page, many=True, context={"event": event}).data)
+
+    @extend_schema(request=TicketTypeInput, responses={201: TicketTypeOutput, **WRITE_ERRORS},
+                   summary="Add a ticket type (the event's organizer)")
+    @idempotent()
+    def post(self, request, pk):
+        event = _managed_event(request, pk)
+        data = TicketTypeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        tt = ticket_type_create(event=event, **data.validated_data)
+        return Response(TicketTypeOutput(tt, context={"event": event}).data, status=status.HTTP_201_CREATED)
+
+
+class TicketTypeDetailApi(_Api):
+    def _get(self, request, pk, tt_id, *, manage: bool = False) -> TicketType:
+        event = _managed_event(request, pk) if manage else _visible_event(request, pk)
+        tt = get_object_or_404(TicketType, pk=tt_id, event=event)
+        tt.event = event
+        return tt
+
+    @extend_schema(responses={200: TicketTypeOutput, **READ_ERRORS}, summary="A ticket type")
+    def get(self, request, pk, tt_id):
+        return Response(TicketTypeOutput(self._get(request, pk, tt_id)).data)
+
+    @extend_schema(request=TicketTypeInput, responses={200: TicketTypeOutput, **WRITE_ERRORS},
+                   summary="Replace a ticket type (capacity never below sold + held: 409)")
+    def put(self, request, pk, tt_id):
+        return self._update(request, pk, tt_id, partial=False)
+
+    @extend_schema(request=TicketTypeInput(partial=True), responses={200: TicketTypeOutput, **WRITE_ERRORS},
+                   summary="Change a ticket type (capacity never below sold + held: 409)")
+    def patch(self, request, pk, tt_id):
+        return self._update(request, pk, tt_id, partial=True)
+
+    def _update(self, request, pk, tt_id, *, partial: bool):
+        tt = self._get(request, pk, tt_id, manage=True)
+        data = TicketTypeInput(data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        tt = ticket_type_update(ticket_type=tt, **data.validated_data)
+        return Response(TicketTypeOutput(tt).data)
+
+    @extend_schema(responses={204: None, **WRITE_ERRORS}, summary="Delete a ticket type never booked")
+    def delete(self, request, pk, tt_id):
+        ticket_type_delete(ticket_type=self._get(request, pk, tt_id, manage=True))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AvailabilityOutput(serializers.Serializer):
+    class Row(serializers.Serializer):
+        id = serializers.UUIDField()
+        name = serializers.CharField()
+        price = serializers.DecimalField(max_digits=10, decimal_places=2)
+        capacity = serializers.IntegerField()
+        sold = serializers.IntegerField()
+        held = serializers.IntegerField()
+        available = serializers.IntegerField()
+
+    event = serializers.UUIDField()
+    capacity = serializers.IntegerField(allow_null=True)
+    available = serializers.IntegerField()
+    ticket_types = Row(many=True)
+
+
+class AvailabilityApi(_Api):
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: AvailabilityOutput, 404: NOT_FOUND}, summary="Live availability of an event")
+    def get(self, request, pk):
+        return Response(AvailabilityOutput(availability_for_event(event=_visible_event(request, pk))).data)
+

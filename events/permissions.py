@@ -1,0 +1,44 @@
+"""Who manages what: an organizer's members manage only that organizer's events.
+
+Used by every door (API, admin, site) so the rule is written once.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from events.models import Event, Organizer
+
+
+def organizer_ids(user) -> frozenset[int]:
+    """Ids of the organizers the user is a member of (memoized on the user object for a request)."""
+    if user is None or not user.is_authenticated:
+        return frozenset()
+    cached = getattr(user, "_organizer_ids", None)
+    if cached is None:
+        cached = frozenset(Organizer.objects.filter(members=user).values_list("pk", flat=True))
+        user._organizer_ids = cached
+    return cached
+
+
+def can_manage_event(user, event: Event) -> bool:
+    if user is None or not user.is_authenticated:
+        return False
+    return user.is_superuser or event.organizer_id in organizer_ids(user)
+
+
+def events_managed_by(user) -> QuerySet[Event]:
+    if user is None or not user.is_authenticated:
+        return Event.objects.none()
+    if user.is_superuser:
+        return Event.objects.all()
+    return Event.objects.filter(organizer_id__in=organizer_ids(user))
+
+
+def events_visible_to(user) -> QuerySet[Event]:
+    """Published events for everyone, plus every event the user manages (drafts, cancelled)."""
+    if user is not None and user.is_authenticated and user.is_superuser:
+        return Event.objects.all()
+    return Event.objects.filter(
+        Q(status__in=[Event.Status.PUBLISHED, Event.Status.CANCELLED]) | Q(organizer_id__in=organizer_ids(user))
+    )

@@ -1,0 +1,114 @@
+"""API door of payments: pay a booking, refund it, read payments and refunds (thin over services)."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import serializers, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from bookings.api import TOKEN_PARAM, visible_booking
+from events.permissions import can_manage_event
+from payments.gateway import Card
+from payments.models import Payment, Refund
+from payments.services import payment_authorize, refund_issue
+from ticketing.api import PayThrottle, ScopedThrottleMixin
+from ticketing.api_schema import DECLINED, READ_ERRORS, WRITE_ERRORS
+from ticketing.idempotency import idempotent
+
+
+class PaymentOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Payment
+        fields = ["id", "booking", "status", "amount", "currency", "card_brand", "card_last4",
+                  "failure_code", "failure_message", "created_at", "updated_at"]
+
+
+class RefundOutput(serializers.ModelSerializer):
+    tickets = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+
+    class Meta:
+        model = Refund
+        fields = ["id", "payment", "status", "amount", "tickets", "reason", "failure_code", "failure_message",
+                  "retry_of", "created_at", "updated_at"]
+
+
+class PayInput(serializers.Serializer):
+    card_number = serializers.CharField(max_length=30)
+    exp_month = serializers.IntegerField(min_value=1, max_value=12)
+    exp_year = serializers.IntegerField(min_value=2000, max_value=2100)
+    cvc = serializers.CharField(max_length=4, min_length=3)
+    cardholder_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class RefundInput(serializers.Serializer):
+    tickets = serializers.ListField(child=serializers.UUIDField(), required=False, allow_empty=False, max_length=1000)
+    reason = serializers.CharField(max_length=300, required=False, allow_blank=True)
+
+
+PAY_EXAMPLE = OpenApiExample(
+    "Test card", request_only=True,
+    value={"card_number": "4111111111111111", "exp_month": 12, "exp_year": 2030, "cvc": "123",
+           "cardholder_name": "Ada Lovelace"},
+)
+
+
+class BookingPayApi(ScopedThrottleMixin, GenericAPIView):
+    permission_classes = [AllowAny]
+    extra_throttles = (PayThrottle,)
+
+    @extend_schema(parameters=[TOKEN_PARAM], request=PayInput, examples=[PAY_EXAMPLE],
+                   responses={202: PaymentOutput, 402: DECLINED, **WRITE_ERRORS},
+                   summary="Pay by card: authorized now (402 if declined), captured by a worker")
+    @idempotent(atomic=False)
+    def post(self, request, pk):
+        booking = visible_booking(request, pk)
+        data = PayInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        card = Card(number=data.validated_data["card_number"], exp_month=data.validated_data["exp_month"],
+                    exp_year=data.validated_data["exp_year"], cvc=data.validated_data["cvc"],
+                    holder_name=data.validated_data.get("cardholder_name", ""))
+        payment = payment_authorize(booking=booking, card=card)
+        return Response(PaymentOutput(payment).data, status=status.HTTP_202_ACCEPTED)
+
+
+class BookingRefundApi(ScopedThrottleMixin, GenericAPIView):
+    permission_classes = [AllowAny]
+    extra_throttles = (PayThrottle,)
+
+    @extend_schema(parameters=[TOKEN_PARAM], request=RefundInput, responses={202: RefundOutput, **WRITE_ERRORS},
+                   summary="Refund a confirmed booking (all issued tickets, or those listed); processed by a worker")
+    @idempotent()
+    def post(self, request, pk):
+        booking = visible_booking(request, pk)
+        data = RefundInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        refund = refund_issue(
+            booking=booking, tickets=data.validated_data.get("tickets"),
+            reason=data.validated_data.get("reason", ""),
+            by_buyer=not can_manage_event(request.user, booking.event),
+        )
+        refund.refresh_from_db()
+        return Response(RefundOutput(refund).data, status=status.HTTP_202_ACCEPTED)
+
+
+class PaymentDetailApi(ScopedThrottleMixin, GenericAPIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(parameters=[TOKEN_PARAM], responses={200: PaymentOutput, **READ_ERRORS}, summary="A payment")
+    def get(self, request, pk):
+        payment = get_object_or_404(Payment, pk=pk)
+        visible_booking(request, payment.booking_id)
+        return Response(PaymentOutput(payment).data)
+
+
+class RefundDetailApi(ScopedThrottleMixin, GenericAPIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(parameters=[TOKEN_PARAM], responses={200: RefundOutput, **READ_ERRORS}, summary="A refund")
+    def get(self, request, pk):
+        refund = get_object_or_404(Refund.objects.select_related("payment"), pk=pk)
+        visible_booking(request, refund.payment.booking_id)
+        return Response(RefundOutput(refund).data)

@@ -1,0 +1,18 @@
+"""Keep the API token cache honest: a revoked token or a changed user stops working at once."""
+
+from django.conf import settings
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+from rest_framework.authtoken.models import Token
+
+from ticketing.api import forget_token, forget_user_tokens
+
+
+@receiver(post_delete, sender=Token)
+def _token_deleted(sender, instance, **kwargs):
+    forget_token(instance.key)
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL)
+def _user_saved(sender, instance, **kwargs):
+    forget_user_tokens(instance)
