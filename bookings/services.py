@@ -5,7 +5,11 @@ rows in one global order: Event (only while it has a capacity) -> TicketTypes
 ordered by pk -> Booking(s). Two transactions that take the same rows in the
 same order can only queue, never deadlock; taking a booking before its ticket
 types (as a naive "load the booking, then update the counters" would) deadlocks
-against a concurrent reservation. Lock waits are bounded (`locking_atomic`) and
+against a concurrent reservation. Every lock is `FOR NO KEY UPDATE`: rows are
+locked to change their columns, never their keys, so the lock does not block
+(or deadlock with) the foreign-key checks of inserts that reference the row
+— a reservation inserting a Booking for an event another transaction locks.
+Lock waits are bounded (`locking_atomic`) and
 end in `Busy`. While the rows are locked only the minimal SQL runs: no network
 calls, no e-mail, no per-ticket queries.
 """
@@ -148,8 +152,8 @@ def _lock_inventory(event: Event, type_ids: Iterable[uuid.UUID]) -> tuple[Event,
     """
     ids = sorted(set(type_ids))
     if event.capacity is not None:
-        event = Event.objects.select_for_update().get(pk=event.pk)
-    rows = TicketType.objects.select_for_update().filter(event_id=event.pk, pk__in=ids).order_by("pk")
+        event = Event.objects.select_for_update(no_key=True).get(pk=event.pk)
+    rows = TicketType.objects.select_for_update(no_key=True).filter(event_id=event.pk, pk__in=ids).order_by("pk")
     types = {tt.pk: tt for tt in rows}
     if event.capacity is None:
         # Read after the type locks so a concurrent event_cancel (which locks
@@ -237,7 +241,7 @@ def _reclaim_expired_holds(event: Event, types: Mapping[uuid.UUID, TicketType], 
         .values("pk")[:RECLAIM_LIMIT]
     )
     booking_ids = list(
-        Booking.objects.select_for_update(skip_locked=True)
+        Booking.objects.select_for_update(skip_locked=True, no_key=True)
         .filter(pk__in=candidates, status=Booking.Status.RESERVED, expires_at__lte=now)
         .values_list("pk", flat=True)
     )
@@ -294,7 +298,7 @@ def _lock_booking(booking: Booking) -> tuple[Event, Booking]:
     """Lock a booking's event (when capped) and ticket types, then the booking itself."""
     type_ids = Ticket.objects.filter(booking_id=booking.pk).values_list("ticket_type_id", flat=True).distinct()
     event, _types = _lock_inventory(booking.event, list(type_ids))
-    locked = Booking.objects.select_for_update().get(pk=booking.pk)
+    locked = Booking.objects.select_for_update(no_key=True).get(pk=booking.pk)
     return event, locked
 
 
@@ -329,7 +333,7 @@ def booking_start_payment(*, booking: Booking) -> Booking:
     `HoldExpired` (the sweeper releases it).
     """
     with locking_atomic():
-        locked = Booking.objects.select_for_update().get(pk=booking.pk)
+        locked = Booking.objects.select_for_update(no_key=True).get(pk=booking.pk)
         if locked.status == Booking.Status.EXPIRED or (
             locked.status == Booking.Status.RESERVED and locked.expires_at <= timezone.now()
         ):
@@ -449,7 +453,7 @@ def _expire_bookings(event_id: uuid.UUID, booking_ids: list[uuid.UUID], now: dat
         )
         event, _types = _lock_inventory(Event.objects.get(pk=event_id), list(type_ids))
         locked_ids = list(
-            Booking.objects.select_for_update(skip_locked=True)
+            Booking.objects.select_for_update(skip_locked=True, no_key=True)
             .filter(pk__in=booking_ids, status=Booking.Status.RESERVED, expires_at__lte=now)
             .values_list("pk", flat=True)
         )
@@ -472,13 +476,13 @@ def event_cancel(*, event: Event) -> list[uuid.UUID]:
     """
     now = timezone.now()
     with locking_atomic():
-        locked = Event.objects.select_for_update().get(pk=event.pk)
+        locked = Event.objects.select_for_update(no_key=True).get(pk=event.pk)
         if locked.status == Event.Status.CANCELLED:
             raise InvalidTransition(_("The event is already cancelled."))
-        list(TicketType.objects.select_for_update().filter(event_id=locked.pk).order_by("pk").values_list("pk"))
+        list(TicketType.objects.select_for_update(no_key=True).filter(event_id=locked.pk).order_by("pk").values_list("pk"))
         Event.objects.filter(pk=locked.pk).update(status=Event.Status.CANCELLED, cancelled_at=now, updated_at=now)
         hold_ids = list(
-            Booking.objects.select_for_update()
+            Booking.objects.select_for_update(no_key=True)
             .filter(event_id=locked.pk, status=Booking.Status.RESERVED).values_list("pk", flat=True)
         )
         if hold_ids:
@@ -504,8 +508,8 @@ def inventory_repair(*, event_ids: Sequence[uuid.UUID]) -> None:
 
     for event_id in event_ids:
         with locking_atomic():
-            event = Event.objects.select_for_update().get(pk=event_id)
-            types = list(TicketType.objects.select_for_update().filter(event_id=event_id).order_by("pk"))
+            event = Event.objects.select_for_update(no_key=True).get(pk=event_id)
+            types = list(TicketType.objects.select_for_update(no_key=True).filter(event_id=event_id).order_by("pk"))
             counts = ticket_counts(event_ids=[event_id])
             total_held = total_sold = 0
             for tt in types:

@@ -75,7 +75,7 @@ def event_update(*, event: Event, **fields: Any) -> Event:
     """
     _check_fields(fields, EVENT_FIELDS)
     with locking_atomic():
-        locked = Event.objects.select_for_update().get(pk=event.pk)
+        locked = Event.objects.select_for_update(no_key=True).get(pk=event.pk)
         if locked.status == Event.Status.CANCELLED:
             raise InvalidTransition(_("A cancelled event cannot be changed."))
         if "currency" in fields and fields["currency"] != locked.currency and locked.bookings.exists():
@@ -85,8 +85,11 @@ def event_update(*, event: Event, **fields: Any) -> Event:
             setattr(locked, name, value)
         _validate(locked)
         if capacity_changes:
-            types = TicketType.objects.select_for_update().filter(event_id=locked.pk).order_by("pk")
-            totals = types.aggregate(sold=Sum("sold"), held=Sum("held"))
+            types = TicketType.objects.select_for_update(no_key=True).filter(event_id=locked.pk).order_by("pk")
+            # Lock first: an aggregate query drops FOR UPDATE, and the sums must
+            # include every reservation that is in flight on these types.
+            list(types.values_list("pk", flat=True))
+            totals = TicketType.objects.filter(event_id=locked.pk).aggregate(sold=Sum("sold"), held=Sum("held"))
             sold, held = totals["sold"] or 0, totals["held"] or 0
             if locked.capacity is not None and locked.capacity < sold + held:
                 raise CapacityConflict(
@@ -102,7 +105,7 @@ def event_update(*, event: Event, **fields: Any) -> Event:
 def event_publish(*, event: Event) -> Event:
     """`draft` -> `published`: the event goes on sale (it needs a ticket type and a future date)."""
     with locking_atomic():
-        locked = Event.objects.select_for_update().get(pk=event.pk)
+        locked = Event.objects.select_for_update(no_key=True).get(pk=event.pk)
         if locked.status != Event.Status.DRAFT:
             raise InvalidTransition(_("Only a draft event can be published."))
         if not locked.ticket_types.exists():
@@ -120,7 +123,7 @@ def event_publish(*, event: Event) -> Event:
 def event_unpublish(*, event: Event) -> Event:
     """`published` -> `draft`: sales stop; existing bookings stay valid."""
     with locking_atomic():
-        locked = Event.objects.select_for_update().get(pk=event.pk)
+        locked = Event.objects.select_for_update(no_key=True).get(pk=event.pk)
         if locked.status != Event.Status.PUBLISHED:
             raise InvalidTransition(_("Only a published event can be unpublished."))
         Event.objects.filter(pk=locked.pk).update(status=Event.Status.DRAFT, updated_at=timezone.now())
@@ -131,7 +134,7 @@ def event_unpublish(*, event: Event) -> Event:
 @transaction.atomic
 def event_delete(*, event: Event) -> None:
     """Delete an event that never had a booking; otherwise `HasSales` (cancel it instead)."""
-    locked = Event.objects.select_for_update().get(pk=event.pk)
+    locked = Event.objects.select_for_update(no_key=True).get(pk=event.pk)
     if locked.bookings.exists():
         raise HasSales()
     locked.delete()
@@ -158,7 +161,7 @@ def ticket_type_update(*, ticket_type: TicketType, **fields: Any) -> TicketType:
     """Change a ticket type; its capacity never drops below sold + held."""
     _check_fields(fields, TICKET_TYPE_FIELDS)
     with locking_atomic():
-        locked = TicketType.objects.select_for_update().select_related("event").get(pk=ticket_type.pk)
+        locked = TicketType.objects.select_for_update(no_key=True).select_related("event").get(pk=ticket_type.pk)
         if locked.event.status == Event.Status.CANCELLED:
             raise InvalidTransition(_("A cancelled event cannot be changed."))
         for name, value in fields.items():
@@ -183,7 +186,7 @@ def ticket_type_update(*, ticket_type: TicketType, **fields: Any) -> TicketType:
 def ticket_type_delete(*, ticket_type: TicketType) -> None:
     """Delete a ticket type no ticket was ever booked for; otherwise `HasSales`."""
     with locking_atomic():
-        locked = TicketType.objects.select_for_update().get(pk=ticket_type.pk)
+        locked = TicketType.objects.select_for_update(no_key=True).get(pk=ticket_type.pk)
         if locked.tickets.exists():
             raise HasSales(_("Tickets of this type have been booked; set its capacity to what is sold instead."))
         locked.delete()

@@ -128,7 +128,7 @@ class MockGateway(Gateway):
     @staticmethod
     def _charge(reference: str) -> MockCharge:
         try:
-            return MockCharge.objects.select_for_update().get(reference=reference)
+            return MockCharge.objects.select_for_update(no_key=True).get(reference=reference)
         except MockCharge.DoesNotExist:
             raise Declined("no_such_charge", "Unknown charge reference.") from None
 

@@ -73,7 +73,7 @@ class CapturePending(Exception):
 
 def _payment_transition(payment_id: uuid.UUID, to: str, **fields) -> Payment:
     """Lock a payment and move it to `to`, or raise `InvalidTransition`. Call inside a transaction."""
-    locked = Payment.objects.select_for_update().get(pk=payment_id)
+    locked = Payment.objects.select_for_update(no_key=True).get(pk=payment_id)
     if to not in PAYMENT_TRANSITIONS.get(locked.status, set()):
         raise InvalidTransition(_("A %(from)s payment cannot become %(to)s.") % {"from": locked.status, "to": to})
     for name, value in {"status": to, **fields}.items():
@@ -84,7 +84,7 @@ def _payment_transition(payment_id: uuid.UUID, to: str, **fields) -> Payment:
 
 def _refund_transition(refund_id: uuid.UUID, to: str, **fields) -> Refund:
     """Lock a refund and move it to `to`, or raise `InvalidTransition`. Call inside a transaction."""
-    locked = Refund.objects.select_for_update().get(pk=refund_id)
+    locked = Refund.objects.select_for_update(no_key=True).get(pk=refund_id)
     if to not in REFUND_TRANSITIONS.get(locked.status, set()):
         raise InvalidTransition(_("A %(from)s refund cannot become %(to)s.") % {"from": locked.status, "to": to})
     for name, value in {"status": to, **fields}.items():
@@ -173,7 +173,7 @@ def _void(payment_id: uuid.UUID) -> None:
         logger.error("void of payment %s refused: %s", payment.pk, exc.code)
         return
     with transaction.atomic():
-        current = Payment.objects.select_for_update().get(pk=payment_id)
+        current = Payment.objects.select_for_update(no_key=True).get(pk=payment_id)
         if current.status == P.AUTHORIZED:
             _payment_transition(payment_id, P.VOIDED)
 
@@ -223,7 +223,7 @@ def payment_capture(*, payment_id: uuid.UUID | str) -> Payment:
         # Captured, but the booking can no longer be confirmed: give the money back.
         with locking_atomic():
             _release_if_processing(booking)
-            current = Payment.objects.select_for_update().get(pk=payment.pk)
+            current = Payment.objects.select_for_update(no_key=True).get(pk=payment.pk)
             if current.status != P.AUTHORIZED:
                 return current  # a concurrent run of this task finished it
             payment = _payment_transition(payment.pk, P.CAPTURED)
@@ -259,11 +259,11 @@ def refund_issue(*, booking: Booking, tickets: Sequence[Ticket | uuid.UUID | str
         if timezone.now() >= cutoff:
             raise RefundWindowClosed()
     with locking_atomic():
-        locked = Booking.objects.select_for_update().get(pk=booking.pk)
+        locked = Booking.objects.select_for_update(no_key=True).get(pk=booking.pk)
         if locked.status != Booking.Status.CONFIRMED:
             raise InvalidTransition(_("Only a confirmed booking can be refunded."))
         payment = (
-            Payment.objects.select_for_update()
+            Payment.objects.select_for_update(no_key=True)
             .filter(booking_id=locked.pk, status__in=[P.CAPTURED, P.PARTIALLY_REFUNDED]).first()
         )
         if payment is None:
@@ -333,7 +333,7 @@ def refund_process(*, refund_id: uuid.UUID | str) -> Refund:
         except Declined as exc:
             logger.warning("refund %s refused by the gateway: %s", refund.pk, exc.code)
             with transaction.atomic():
-                current = Refund.objects.select_for_update().get(pk=refund.pk)
+                current = Refund.objects.select_for_update(no_key=True).get(pk=refund.pk)
                 if current.status == Refund.Status.PENDING:
                     _refund_transition(refund.pk, Refund.Status.FAILED, failure_code=exc.code,
                                        failure_message=exc.message[:300])
@@ -343,8 +343,8 @@ def refund_process(*, refund_id: uuid.UUID | str) -> Refund:
             tickets = list(refund.tickets.all())
             if tickets:
                 tickets_release_sold(booking=payment.booking, tickets=tickets)
-            locked_payment = Payment.objects.select_for_update().get(pk=payment.pk)
-            current = Refund.objects.select_for_update().get(pk=refund.pk)
+            locked_payment = Payment.objects.select_for_update(no_key=True).get(pk=payment.pk)
+            current = Refund.objects.select_for_update(no_key=True).get(pk=refund.pk)
             if current.status != Refund.Status.PENDING:
                 raise _AlreadyDone
             refund = _refund_transition(refund.pk, Refund.Status.SUCCEEDED, gateway_reference=reference)
@@ -363,9 +363,9 @@ def refund_retry(*, refund: Refund) -> Refund:
     from payments.tasks import refund_process_task
 
     with locking_atomic():
-        Booking.objects.select_for_update().get(pk=refund.payment.booking_id)
-        payment = Payment.objects.select_for_update().get(pk=refund.payment_id)
-        failed = Refund.objects.select_for_update().get(pk=refund.pk)
+        Booking.objects.select_for_update(no_key=True).get(pk=refund.payment.booking_id)
+        payment = Payment.objects.select_for_update(no_key=True).get(pk=refund.payment_id)
+        failed = Refund.objects.select_for_update(no_key=True).get(pk=refund.pk)
         if failed.status != Refund.Status.FAILED or failed.retries.exists():
             raise InvalidTransition(_("Only a failed refund can be tried again, once."))
         tickets = list(failed.tickets.all())
@@ -424,7 +424,7 @@ def payments_reconcile() -> Reconciled:
         result.refunds_requeued += 1
     for pk in Payment.objects.filter(status=P.PENDING, updated_at__lt=cutoff).values_list("pk", flat=True):
         with transaction.atomic():
-            if Payment.objects.select_for_update().filter(pk=pk, status=P.PENDING).exists():
+            if Payment.objects.select_for_update(no_key=True).filter(pk=pk, status=P.PENDING).exists():
                 _payment_transition(pk, P.FAILED, failure_code="abandoned",
                                     failure_message="The authorization did not complete.")
                 result.payments_abandoned += 1

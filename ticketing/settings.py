@@ -245,6 +245,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(_processed_dir),
         "store_processed": False,
+        # The transport polls its folders; the default (1 s per message and
+        # queue) would make a capture wait behind every queued e-mail.
+        "polling_interval": 0.1,
     }
 else:
     # A task not acknowledged within this time is delivered again to another

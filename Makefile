@@ -1,0 +1,12 @@
+# Shortcuts; the README's two commands work without make.
+.PHONY: run test lint bench
+
+run:
+	python3 scripts/dev.py run
+
+test:
+	python3 scripts/dev.py test
+
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/python manage.py makemigrations --check --dry-run
