@@ -10,18 +10,20 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
 from bookings.models import Booking, Ticket
 from bookings.selectors import booking_get_visible, booking_list_for_user
 from bookings.services import LineItem, booking_cancel, booking_reserve
 from events.permissions import events_visible_to
-from ticketing.api import BookingsThrottle, ScopedThrottleMixin
+from ticketing.api import BookingsThrottle, ScopedThrottleMixin, StrictInput, query_filters
 from ticketing.api_schema import READ_ERRORS, WRITE_ERRORS
 from ticketing.idempotency import idempotent
 
 TOKEN_PARAM = OpenApiParameter("token", str, description="The booking's access token (guest links).")
+# Booking routes: a token or a session, or none at all with the booking's `?token=` (guest links).
+LOGIN_OR_TOKEN = [{"tokenAuth": []}, {"cookieAuth": []}, {}]
 
 # --- Serializers -----------------------------------------------------------------------------
 
@@ -58,14 +60,14 @@ class BookingOutput(serializers.ModelSerializer):
                   "access_token", "created_at", "confirmed_at"]
 
 
-class BookingInput(serializers.Serializer):
-    class Item(serializers.Serializer):
+class BookingInput(StrictInput):
+    class Item(StrictInput):
         ticket_type = serializers.UUIDField()
         quantity = serializers.IntegerField(min_value=1, max_value=1000)
 
     event = serializers.UUIDField()
     items = Item(many=True, allow_empty=False, max_length=20)
-    email = serializers.EmailField(required=False, allow_blank=True)
+    email = serializers.EmailField(max_length=254, required=False, allow_blank=True)  # Booking.email's length
 
 
 class BookingFilter(serializers.Serializer):
@@ -77,9 +79,18 @@ def _with_related(booking_qs):
     return booking_qs.prefetch_related("tickets", "payments")
 
 
+class IsAuthenticatedOrHasToken(BasePermission):
+    """Booking routes: a logged-in caller, or a guest with the booking's `?token=` (checked by
+    `visible_booking`). Anyone else is asked to authenticate (401), like on every other write."""
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_authenticated) or bool(request.query_params.get("token"))
+
+
 def visible_booking(request, pk) -> Booking:
     """The booking for its buyer, its organizer or a holder of its token; 404 for anyone else."""
-    booking = booking_get_visible(booking_id=pk, user=request.user, token=request.query_params.get("token"))
+    token = request.query_params.get("token")
+    booking = booking_get_visible(booking_id=pk, user=request.user, token=token)
     if booking is None:
         raise Http404
     return booking
@@ -112,13 +123,12 @@ class BookingListCreateApi(ScopedThrottleMixin, GenericAPIView):
     @extend_schema(parameters=[BookingFilter], responses={200: BookingOutput(many=True), **READ_ERRORS},
                    summary="Your bookings (organizer members: also their events' bookings, filter `event`)")
     def get(self, request):
-        filters = BookingFilter(data=request.query_params)
-        filters.is_valid(raise_exception=True)
+        filters = query_filters(BookingFilter, request)
         qs = booking_list_for_user(user=request.user, include_managed=True)
-        if "event" in filters.validated_data:
-            qs = qs.filter(event_id=filters.validated_data["event"])
-        if "status" in filters.validated_data:
-            qs = qs.filter(status=filters.validated_data["status"])
+        if "event" in filters:
+            qs = qs.filter(event_id=filters["event"])
+        if "status" in filters:
+            qs = qs.filter(status=filters["status"])
         page = self.paginate_queryset(_with_related(qs))
         return self.get_paginated_response(BookingOutput(page, many=True).data)
 
@@ -139,19 +149,20 @@ class BookingListCreateApi(ScopedThrottleMixin, GenericAPIView):
 
 
 class BookingDetailApi(ScopedThrottleMixin, GenericAPIView):
-    permission_classes = [AllowAny]
+    permission_classes = [IsAuthenticatedOrHasToken]
 
-    @extend_schema(parameters=[TOKEN_PARAM], responses={200: BookingOutput, **READ_ERRORS},
+    @extend_schema(parameters=[TOKEN_PARAM], auth=LOGIN_OR_TOKEN, responses={200: BookingOutput, **READ_ERRORS},
                    summary="A booking (its buyer, the event's organizer, or `?token=`)")
     def get(self, request, pk):
         return Response(booking_output(visible_booking(request, pk)))
 
 
 class BookingCancelApi(ScopedThrottleMixin, GenericAPIView):
-    permission_classes = [AllowAny]
+    permission_classes = [IsAuthenticatedOrHasToken]
     extra_throttles = (BookingsThrottle,)
 
-    @extend_schema(parameters=[TOKEN_PARAM], request=None, responses={200: BookingOutput, **WRITE_ERRORS},
+    @extend_schema(parameters=[TOKEN_PARAM], auth=LOGIN_OR_TOKEN, request=None,
+                   responses={200: BookingOutput, **WRITE_ERRORS},
                    summary="Release a hold (`reserved` bookings only)")
     @idempotent()
     def post(self, request, pk):

@@ -113,7 +113,7 @@ def booking_visible_to(booking: Booking, *, user=None, token: str | None = None)
     or anyone holding its secret access token (guest links)."""
     import hmac
 
-    if token and hmac.compare_digest(str(token), booking.access_token):
+    if token and hmac.compare_digest(str(token).encode(), booking.access_token.encode()):
         return True
     if user is None or not user.is_authenticated:
         return False

@@ -22,7 +22,7 @@ from events.services import (
     ticket_type_delete,
     ticket_type_update,
 )
-from ticketing.api import ScopedThrottleMixin
+from ticketing.api import MoneyField, ScopedThrottleMixin, StrictInput, query_filters
 from ticketing.api_schema import NOT_FOUND, READ_ERRORS, WRITE_ERRORS
 from ticketing.idempotency import idempotent
 
@@ -41,10 +41,10 @@ class TicketTypeOutput(serializers.ModelSerializer):
         return ticket_type_available(tt, event=self.context.get("event") or tt.event)
 
 
-class TicketTypeInput(serializers.Serializer):
+class TicketTypeInput(StrictInput):
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(max_length=300, required=False, allow_blank=True)
-    price = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=0)
+    price = MoneyField()
     capacity = serializers.IntegerField(min_value=0, max_value=1_000_000_000)
     max_per_booking = serializers.IntegerField(min_value=1, max_value=1000, required=False)
     sales_start = serializers.DateTimeField(required=False, allow_null=True)
@@ -94,7 +94,7 @@ class EventDetailOutput(EventOutput):
         return TicketTypeOutput(event.ticket_types.all(), many=True, context={"event": event}).data
 
 
-class EventInput(serializers.Serializer):
+class EventInput(StrictInput):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True)
     venue = serializers.CharField(max_length=200)
@@ -103,7 +103,7 @@ class EventInput(serializers.Serializer):
     starts_at = serializers.DateTimeField()
     ends_at = serializers.DateTimeField()
     timezone = serializers.CharField(max_length=64, required=False)
-    currency = serializers.CharField(max_length=3, min_length=3, required=False)
+    currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, help_text="ISO 4217 code, e.g. EUR.")
     capacity = serializers.IntegerField(min_value=0, max_value=1_000_000_000, required=False, allow_null=True)
 
 
@@ -164,9 +164,7 @@ class EventListCreateApi(_Api):
     @extend_schema(parameters=[EventFilter], responses={200: EventOutput(many=True), **READ_ERRORS},
                    summary="List published events (and, for organizer members, their own)")
     def get(self, request):
-        filters = EventFilter(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        params = dict(filters.validated_data)
+        params = query_filters(EventFilter, request)
         ordering = params.pop("ordering", None)
         qs = event_list_published(**params, base=events_visible_to(request.user))
         if ordering:

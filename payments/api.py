@@ -6,15 +6,14 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
-from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from bookings.api import TOKEN_PARAM, visible_booking
+from bookings.api import LOGIN_OR_TOKEN, TOKEN_PARAM, IsAuthenticatedOrHasToken, visible_booking
 from events.permissions import can_manage_event
 from payments.gateway import Card
 from payments.models import Payment, Refund
 from payments.services import payment_authorize, refund_issue
-from ticketing.api import PayThrottle, ScopedThrottleMixin
+from ticketing.api import PayThrottle, ScopedThrottleMixin, StrictInput
 from ticketing.api_schema import DECLINED, READ_ERRORS, WRITE_ERRORS
 from ticketing.idempotency import idempotent
 
@@ -35,7 +34,7 @@ class RefundOutput(serializers.ModelSerializer):
                   "retry_of", "created_at", "updated_at"]
 
 
-class PayInput(serializers.Serializer):
+class PayInput(StrictInput):
     card_number = serializers.CharField(max_length=30)
     exp_month = serializers.IntegerField(min_value=1, max_value=12)
     exp_year = serializers.IntegerField(min_value=2000, max_value=2100)
@@ -43,7 +42,7 @@ class PayInput(serializers.Serializer):
     cardholder_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
 
-class RefundInput(serializers.Serializer):
+class RefundInput(StrictInput):
     tickets = serializers.ListField(child=serializers.UUIDField(), required=False, allow_empty=False, max_length=1000)
     reason = serializers.CharField(max_length=300, required=False, allow_blank=True)
 
@@ -56,10 +55,10 @@ PAY_EXAMPLE = OpenApiExample(
 
 
 class BookingPayApi(ScopedThrottleMixin, GenericAPIView):
-    permission_classes = [AllowAny]
+    permission_classes = [IsAuthenticatedOrHasToken]
     extra_throttles = (PayThrottle,)
 
-    @extend_schema(parameters=[TOKEN_PARAM], request=PayInput, examples=[PAY_EXAMPLE],
+    @extend_schema(parameters=[TOKEN_PARAM], auth=LOGIN_OR_TOKEN, request=PayInput, examples=[PAY_EXAMPLE],
                    responses={202: PaymentOutput, 402: DECLINED, **WRITE_ERRORS},
                    summary="Pay by card: authorized now (402 if declined), captured by a worker")
     @idempotent(atomic=False)
@@ -75,10 +74,11 @@ class BookingPayApi(ScopedThrottleMixin, GenericAPIView):
 
 
 class BookingRefundApi(ScopedThrottleMixin, GenericAPIView):
-    permission_classes = [AllowAny]
+    permission_classes = [IsAuthenticatedOrHasToken]
     extra_throttles = (PayThrottle,)
 
-    @extend_schema(parameters=[TOKEN_PARAM], request=RefundInput, responses={202: RefundOutput, **WRITE_ERRORS},
+    @extend_schema(parameters=[TOKEN_PARAM], auth=LOGIN_OR_TOKEN, request=RefundInput,
+                   responses={202: RefundOutput, **WRITE_ERRORS},
                    summary="Refund a confirmed booking (all issued tickets, or those listed); processed by a worker")
     @idempotent()
     def post(self, request, pk):
@@ -95,9 +95,10 @@ class BookingRefundApi(ScopedThrottleMixin, GenericAPIView):
 
 
 class PaymentDetailApi(ScopedThrottleMixin, GenericAPIView):
-    permission_classes = [AllowAny]
+    permission_classes = [IsAuthenticatedOrHasToken]
 
-    @extend_schema(parameters=[TOKEN_PARAM], responses={200: PaymentOutput, **READ_ERRORS}, summary="A payment")
+    @extend_schema(parameters=[TOKEN_PARAM], auth=LOGIN_OR_TOKEN, responses={200: PaymentOutput, **READ_ERRORS},
+                   summary="A payment")
     def get(self, request, pk):
         payment = get_object_or_404(Payment, pk=pk)
         visible_booking(request, payment.booking_id)
@@ -105,9 +106,10 @@ class PaymentDetailApi(ScopedThrottleMixin, GenericAPIView):
 
 
 class RefundDetailApi(ScopedThrottleMixin, GenericAPIView):
-    permission_classes = [AllowAny]
+    permission_classes = [IsAuthenticatedOrHasToken]
 
-    @extend_schema(parameters=[TOKEN_PARAM], responses={200: RefundOutput, **READ_ERRORS}, summary="A refund")
+    @extend_schema(parameters=[TOKEN_PARAM], auth=LOGIN_OR_TOKEN, responses={200: RefundOutput, **READ_ERRORS},
+                   summary="A refund")
     def get(self, request, pk):
         refund = get_object_or_404(Refund.objects.select_related("payment"), pk=pk)
         visible_booking(request, refund.payment.booking_id)

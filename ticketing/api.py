@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
-from rest_framework import exceptions, pagination, throttling
+from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import exceptions, metadata, pagination, parsers, serializers, throttling
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from ticketing.errors import DomainError
 
@@ -49,7 +54,10 @@ def _field_errors(detail: Any) -> dict[str, list[str]]:
     def walk(prefix: str, value: Any) -> None:
         if isinstance(value, dict):
             for key, sub in value.items():
-                walk(f"{prefix}.{key}" if prefix else str(key), sub)
+                if key == api_settings.NON_FIELD_ERRORS_KEY and prefix:
+                    walk(prefix, sub)  # a nested list/serializer's own errors belong to its field: "items"
+                else:
+                    walk(f"{prefix}.{key}" if prefix else str(key), sub)
         elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
             flat.setdefault(prefix or "non_field_errors", []).extend(str(v) for v in value)
         elif isinstance(value, list):
@@ -88,6 +96,98 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         return problem(exc.status_code, code, str(exc.detail), headers=headers or None)
     logger.exception("unhandled error in %s", context.get("view").__class__.__name__ if context.get("view") else "?")
     return problem(500, "server_error", "Something went wrong on our side; nothing was charged twice. Try again.")
+
+
+@csrf_exempt
+def not_found(request, *args, **kwargs) -> JsonResponse:
+    """Any /api/v1/ path that no route matches (a malformed id, a typo): the problem body of a 404,
+    not the site's HTML page. Last in the API's URLconf."""
+    return JsonResponse({"type": "about:blank#not_found", "title": _TITLES[404], "status": 404, "code": "not_found",
+                         "detail": "Not found."}, status=404)
+
+
+# --- Input -------------------------------------------------------------------------------------------
+
+# (field class, JSON types the OpenAPI schema gives it, how to say so); first match wins.
+_JSON_TYPES: tuple = (
+    (serializers.BooleanField, (bool,), "a boolean"),
+    (serializers.IntegerField, (int,), "a whole number"),
+    (serializers.DecimalField, (str,), "a decimal string such as \"49.00\""),
+    (serializers.CharField, (str,), "a string"),
+    (serializers.UUIDField, (str,), "a string"),
+    (serializers.DateTimeField, (str,), "a string"),
+)
+
+
+def _wrong_json_type(field: serializers.Field, value: Any) -> str | None:
+    """Why `value`, as parsed from JSON, does not have the type the schema gives `field`; None if it does."""
+    if value is None:
+        return None  # the field's own `allow_null` decides
+    if isinstance(field, serializers.ListField):
+        items = value if isinstance(value, list) else []
+        return next((reason for item in items if (reason := _wrong_json_type(field.child, item))), None)
+    for field_class, types, label in _JSON_TYPES:
+        if isinstance(field, field_class):
+            if isinstance(value, bool) and bool not in types:
+                return f"Must be {label}."
+            if field_class is serializers.IntegerField and isinstance(value, float) and value.is_integer():
+                return None  # 2.0 is a JSON Schema integer
+            return None if isinstance(value, types) else f"Must be {label}."
+    return None
+
+
+class StrictInput(serializers.Serializer):
+    """An input serializer that takes JSON values with the types the OpenAPI schema gives them.
+
+    DRF's fields coerce: 12 becomes "12" for a string, "12" becomes 12 for a
+    whole number, 12 becomes a UUID. A value of the wrong type is a 400 like any
+    other invalid value, so the API accepts exactly what its schema documents.
+    """
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            errors = {
+                name: [reason] for name, field in self.fields.items()
+                if name in data and not field.read_only and (reason := _wrong_json_type(field, data[name]))
+            }
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+MONEY_PATTERN = r"^\d{1,8}(\.\d{1,2})?$"
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "pattern": MONEY_PATTERN, "example": "49.00"})
+class MoneyField(serializers.DecimalField):
+    """An amount in: a decimal string such as "49.00" (DESIGN.md section 9), at least 0, at most 2 places.
+
+    Only the plain form: no number, sign, exponent or blanks, which DRF's DecimalField would take.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(max_digits=10, decimal_places=2, min_value=0, **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not re.fullmatch(MONEY_PATTERN, data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+# --- Query parameters ----------------------------------------------------------------------------
+
+
+def query_filters(filter_class: type[serializers.Serializer], request) -> dict[str, Any]:
+    """The request's query filters, validated by `filter_class` (400 with field errors otherwise).
+
+    Validated as a plain dict, so a filter given empty (`?status=`) is refused like any
+    other bad value instead of being dropped as an empty HTML form field would be: the
+    OpenAPI schema documents no empty values.
+    """
+    names = filter_class().fields.keys()
+    data = filter_class(data={k: v for k, v in request.query_params.items() if k in names})
+    data.is_valid(raise_exception=True)
+    return dict(data.validated_data)
 
 
 # --- Authentication: tokens, with the lookup cached ---------------------------------------------
@@ -134,29 +234,43 @@ class CachedTokenAuthentication(TokenAuthentication):
 
 
 class Pagination(pagination.PageNumberPagination):
-    """`{"count", "next", "previous", "results"}`; 50 per page, `page_size` up to 200."""
+    """`{"count", "next", "previous", "results"}`; 50 per page, `page_size` up to 200.
+
+    A `page_size` that is not a whole number of at least 1 is a 400 (DRF would silently
+    use the default); one above 200 gives 200.
+    """
 
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
 
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        try:
+            size = int(raw)
+        except ValueError:
+            size = 0
+        if size < 1:
+            raise exceptions.ValidationError({self.page_size_query_param: ["Enter a whole number of at least 1."]})
+        return min(size, self.max_page_size)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"]["minimum"] = 1
+            if parameter["name"] == self.page_size_query_param:
+                parameter["description"] = f"Results per page (default {self.page_size}, at most {self.max_page_size})."
+        return parameters
+
 
 # --- Throttling -----------------------------------------------------------------------------------
 
 
-class IPRateThrottle(throttling.SimpleRateThrottle):
-    """Every caller, logged in or not, by client address."""
-
-    scope = "ip"
-
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
-
-
-class _ScopedUserOrIPThrottle(throttling.SimpleRateThrottle):
-    def get_cache_key(self, request, view):
-        ident = f"user-{request.user.pk}" if request.user and request.user.is_authenticated else self.get_ident(request)
-        return self.cache_format % {"scope": self.scope, "ident": ident}
+class _LiveRateThrottle(throttling.SimpleRateThrottle):
+    """Reads its rate from the settings when it is made, not once at import (DRF's
+    `THROTTLE_RATES` is a snapshot), so a settings change applies; no rate: no limit."""
 
     def allow_request(self, request, view):
         if self.rate is None:
@@ -168,6 +282,21 @@ class _ScopedUserOrIPThrottle(throttling.SimpleRateThrottle):
 
         rates = settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES") or {}
         return rates.get(self.scope)
+
+
+class IPRateThrottle(_LiveRateThrottle):
+    """Every caller, logged in or not, by client address."""
+
+    scope = "ip"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class _ScopedUserOrIPThrottle(_LiveRateThrottle):
+    def get_cache_key(self, request, view):
+        ident = f"user-{request.user.pk}" if request.user and request.user.is_authenticated else self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
 class BookingsThrottle(_ScopedUserOrIPThrottle):
@@ -182,13 +311,41 @@ class PayThrottle(_ScopedUserOrIPThrottle):
     scope = "pay"
 
 
+class Metadata(metadata.SimpleMetadata):
+    """OPTIONS: name, description, renders and parses, without DRF's per-field `actions`.
+
+    The views declare no `serializer_class` (their nested Input serializers and the
+    OpenAPI schema describe the input), so building `actions` would fail with a 500.
+    """
+
+    def determine_actions(self, request, view):
+        return {}
+
+
 class ScopedThrottleMixin:
-    """A view adds its tighter scope (`extra_throttles`) to the defaults, unless throttling is off."""
+    """Every API view: a view adds its tighter scope (`extra_throttles`) to the default throttles,
+    unless throttling is off; OPTIONS is answered by `Metadata`."""
 
     extra_throttles: tuple = ()
+    metadata_class = Metadata
 
     def get_throttles(self):
-        throttles = super().get_throttles()
-        if not throttles:  # API_THROTTLE_RATES=off
-            return throttles
-        return [*throttles, *(cls() for cls in self.extra_throttles)]
+        # `APIView.throttle_classes` is read from the settings once, at import; read them now so
+        # that a settings change (API_THROTTLE_RATES=off in a test, a load test) applies.
+        classes = api_settings.DEFAULT_THROTTLE_CLASSES
+        if not classes:  # API_THROTTLE_RATES=off
+            return []
+        return [cls() for cls in (*classes, *self.extra_throttles)]
+
+
+# --- Parsing --------------------------------------------------------------------------------------
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, with JSON nested too deeply for Python's parser answered 400, not 500."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - nested too deeply.") from None

@@ -1,17 +1,21 @@
 """/api/v1/ (DESIGN.md section 9): paths, methods and field names are a contract."""
 
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.utils import extend_schema
+from rest_framework import parsers
 from rest_framework.authtoken.views import ObtainAuthToken
 
 from bookings import api as bookings_api
 from events import api as events_api
 from payments import api as payments_api
+from ticketing.api import JSONParser, not_found
 from ticketing.api_schema import READ_ERRORS, token_response
 
 
 class TokenApi(ObtainAuthToken):
     """`{"username", "password"}` -> `{"token"}`: the key for `Authorization: Token <key>`."""
+
+    parser_classes = (JSONParser, parsers.FormParser, parsers.MultiPartParser)
 
     @extend_schema(responses={200: token_response, **READ_ERRORS}, summary="Get your API token")
     def post(self, request, *args, **kwargs):
@@ -35,4 +39,7 @@ urlpatterns = [
     path("bookings/<uuid:pk>/refund/", payments_api.BookingRefundApi.as_view(), name="booking-refund"),
     path("payments/<uuid:pk>/", payments_api.PaymentDetailApi.as_view(), name="payment"),
     path("refunds/<uuid:pk>/", payments_api.RefundDetailApi.as_view(), name="refund"),
+    # Last: a path no route matches (a malformed id) gets a problem body, not the site's HTML 404.
+    # Only paths ending in "/", so a missing trailing slash is still redirected (APPEND_SLASH).
+    re_path(r"^[\s\S]*/$", not_found, name="not-found"),
 ]

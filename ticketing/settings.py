@@ -287,7 +287,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["ticketing.api.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "ticketing.api.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "ticketing.api.exception_handler",
