@@ -256,7 +256,7 @@ else:
     # worker: it must exceed the longest task and the longest retry countdown.
     # Celery reads it from the broker's and the result backend's transport
     # options; both get the same value.
-    VISIBILITY_TIMEOUT = 3600
+    VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": VISIBILITY_TIMEOUT}
     CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": VISIBILITY_TIMEOUT}
 
