@@ -71,26 +71,26 @@ class CapturePending(Exception):
         super().__init__(f"capture pending, retry in {retry_after}s")
 
 
-def _payment_transition(payment_id: uuid.UUID, to: str, **fields) -> Payment:
-    """Lock a payment and move it to `to`, or raise `InvalidTransition`. Call inside a transaction."""
-    locked = Payment.objects.select_for_update(no_key=True).get(pk=payment_id)
-    if to not in PAYMENT_TRANSITIONS.get(locked.status, set()):
-        raise InvalidTransition(_("A %(from)s payment cannot become %(to)s.") % {"from": locked.status, "to": to})
+def _transition(model, transitions: dict, pk: uuid.UUID, to: str, **fields):
+    """Lock a row and move it to `to`, or raise `InvalidTransition`. Call inside a transaction."""
+    locked = model.objects.select_for_update(no_key=True).get(pk=pk)
+    if to not in transitions.get(locked.status, set()):
+        raise InvalidTransition(
+            _("A %(from)s %(what)s cannot become %(to)s.")
+            % {"from": locked.status, "what": model._meta.verbose_name, "to": to}
+        )
     for name, value in {"status": to, **fields}.items():
         setattr(locked, name, value)
     locked.save(update_fields=["status", "updated_at", *fields])
     return locked
+
+
+def _payment_transition(payment_id: uuid.UUID, to: str, **fields) -> Payment:
+    return _transition(Payment, PAYMENT_TRANSITIONS, payment_id, to, **fields)
 
 
 def _refund_transition(refund_id: uuid.UUID, to: str, **fields) -> Refund:
-    """Lock a refund and move it to `to`, or raise `InvalidTransition`. Call inside a transaction."""
-    locked = Refund.objects.select_for_update(no_key=True).get(pk=refund_id)
-    if to not in REFUND_TRANSITIONS.get(locked.status, set()):
-        raise InvalidTransition(_("A %(from)s refund cannot become %(to)s.") % {"from": locked.status, "to": to})
-    for name, value in {"status": to, **fields}.items():
-        setattr(locked, name, value)
-    locked.save(update_fields=["status", "updated_at", *fields])
-    return locked
+    return _transition(Refund, REFUND_TRANSITIONS, refund_id, to, **fields)
 
 
 def _on_commit_delay(task, *args) -> None:
