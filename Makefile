@@ -1,5 +1,5 @@
 # Shortcuts; the README's two commands work without make.
-.PHONY: run test lint bench
+.PHONY: run test lint ci
 
 run:
 	python3 scripts/dev.py run
@@ -10,3 +10,6 @@ test:
 lint:
 	.venv/bin/ruff check .
 	.venv/bin/python manage.py makemigrations --check --dry-run
+
+ci:
+	bash .ci/run
