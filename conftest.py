@@ -2,6 +2,9 @@
 
 import pytest
 
+# The admin tests' two organizers (fixtures x, y, client_x), shared by events, bookings and payments.
+pytest_plugins = ["events.tests.admin_support"]
+
 
 def pytest_sessionstart(session):
     from django.conf import settings

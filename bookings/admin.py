@@ -1,28 +1,195 @@
+"""Organizer door of the bookings app: bookings and tickets in the Django admin, read-only.
+
+Money, statuses and tickets are never edited here: they change only through
+the services, which the actions call (refund, resend the confirmation, cancel
+a hold). Members of an organizer see only its bookings (`events.admin_scoping`).
+Payments and refunds are shown with each booking; the refund action calls
+`payments.services.refund_issue`, exactly what the API's refund endpoint calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+
 from django.contrib import admin
+from django.contrib.admin import DateFieldListFilter, RelatedOnlyFieldListFilter
+from django.contrib.admin.views.main import ChangeList
+from django.db.models import Count
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from bookings.emails import booking_confirmation_send
 from bookings.models import Booking, Ticket
+from bookings.services import booking_cancel
+from events import admin_views
+from events.admin_forms import run_for_each
+from events.admin_scoping import OrganizerScopedAdmin, OrganizerScopedInline
+from ticketing.errors import InvalidTransition
+
+logger = logging.getLogger(__name__)
 
 
-class TicketInline(admin.TabularInline):
-    model = Ticket
-    extra = 0
-    can_delete = False
-    fields = ["ticket_type", "status", "price", "attendee_name", "code", "issued_at"]
-    readonly_fields = fields
+class ReadOnlyAdminMixin:
+    """Rows that only services write: nobody adds, edits or deletes them in the admin."""
 
     def has_add_permission(self, request, obj=None):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class TicketInline(ReadOnlyAdminMixin, OrganizerScopedInline, admin.TabularInline):
+    model = Ticket
+    extra = 0
+    fields = ["ticket_type", "status", "price", "attendee_name", "code", "issued_at"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("ticket_type")
+
+
+class BookingChangeList(ChangeList):
+    """The change list with each booking's ticket count, in the list query (no query per row)."""
+
+    def get_queryset(self, request, exclude_parameters=None):
+        queryset = super().get_queryset(request, exclude_parameters)
+        return queryset.annotate(ticket_total=Count("tickets", distinct=True))
+
 
 @admin.register(Booking)
-class BookingAdmin(admin.ModelAdmin):
-    list_display = ["id", "event", "email", "status", "total", "currency", "created_at", "expires_at"]
-    list_filter = ["status"]
-    search_fields = ["email", "id"]
-    readonly_fields = ["event", "buyer", "email", "status", "expires_at", "total", "currency",
-                       "created_at", "confirmed_at", "closed_at"]
-    exclude = ["access_token"]
-    inlines = [TicketInline]
+class BookingAdmin(ReadOnlyAdminMixin, OrganizerScopedAdmin):
+    list_display = ["short_id", "event", "email", "status", "total_column", "ticket_count", "created_at",
+                    "expires_at"]
+    list_filter = ["status", ("event", RelatedOnlyFieldListFilter), ("created_at", DateFieldListFilter)]
+    list_select_related = ["event"]
+    search_fields = ["email", "=id", "tickets__code", "tickets__attendee_name"]
+    fields = ["event", "status", "email", "buyer", "total", "currency", "created_at", "expires_at", "confirmed_at",
+              "confirmation_sent_at", "closed_at", "refunds"]
+    readonly_fields = fields
+    actions = ["refund_bookings", "resend_confirmation", "cancel_holds"]
 
-    def has_add_permission(self, request):
-        return False
+    def get_changelist(self, request, **kwargs):
+        return BookingChangeList
+
+    def get_inlines(self, request, obj):
+        from payments.admin import PaymentInline
+
+        return [TicketInline, PaymentInline]
+
+    @admin.display(description=gettext_lazy("booking"), ordering="created_at")
+    def short_id(self, obj: Booking) -> str:
+        return str(obj.pk)[:8]
+
+    @admin.display(description=gettext_lazy("total"), ordering="total")
+    def total_column(self, obj: Booking) -> str:
+        return f"{obj.total:.2f} {obj.currency}"
+
+    @admin.display(description=gettext_lazy("tickets"), ordering="ticket_total")
+    def ticket_count(self, obj: Booking) -> int:
+        return obj.ticket_total
+
+    @admin.display(description=gettext_lazy("refunds"))
+    def refunds(self, obj: Booking):
+        from payments.models import Refund
+
+        rows = Refund.objects.filter(payment__booking_id=obj.pk).order_by("created_at")
+        if not rows:
+            return "–"
+        return format_html(
+            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            _("refund"), _("amount"), _("status"), _("reason"), _("created"),
+            format_html_join(
+                "", "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (reverse("admin:payments_refund_change", args=[r.pk]), str(r.pk)[:8], f"{r.amount:.2f}",
+                     r.get_status_display() + (f" ({r.failure_code})" if r.failure_code else ""), r.reason,
+                     r.created_at.strftime("%Y-%m-%d %H:%M"))
+                    for r in rows
+                ),
+            ),
+        )
+
+    # --- action permissions (see events/organizer_group.py)
+
+    def has_refund_permission(self, request):
+        return request.user.has_perm("bookings.refund_booking")
+
+    def has_resend_permission(self, request):
+        return request.user.has_perm("bookings.resend_booking_confirmation")
+
+    def has_cancel_permission(self, request):
+        return request.user.has_perm("bookings.cancel_booking")
+
+    # --- actions: each calls the service the other doors call
+
+    @admin.action(description=gettext_lazy("Refund selected bookings in full…"), permissions=["refund"])
+    def refund_bookings(self, request, queryset):
+        from payments.services import refund_issue
+
+        form = admin_views.ReasonForm(request.POST if request.POST.get("confirm") == "yes" else None)
+        if form.is_bound and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            run_for_each(self, request, queryset.select_related("event"),
+                         lambda b: refund_issue(booking=b, reason=reason),
+                         done=_("%(n)d refund(s) queued."), log=_("Refund queued: %(reason)s") % {"reason": reason})
+            return None
+        return admin_views.confirmation_page(
+            self, request, queryset=queryset, action="refund_bookings", form=form,
+            title=_("Refund bookings"),
+            question=_("Refund every issued ticket of these bookings? The money goes back to the buyer's card "
+                       "and the tickets go back on sale."),
+            button=_("Yes, refund"),
+            items=[f"{b} – {b.event} – {b.total:.2f} {b.currency} ({b.get_status_display()})"
+                   for b in queryset.select_related("event")],
+        )
+
+    @admin.action(description=gettext_lazy("Resend the confirmation e-mail"), permissions=["resend"])
+    def resend_confirmation(self, request, queryset):
+        def resend(booking: Booking) -> None:
+            try:
+                sent = booking_confirmation_send(booking_id=booking.pk, force=True)
+            except (OSError, smtplib.SMTPException) as exc:
+                logger.exception("resending the confirmation of booking %s failed", booking.pk)
+                raise InvalidTransition(_("The mail server refused the message; try again later.")) from exc
+            if not sent:
+                raise InvalidTransition(_("Only a confirmed booking has a confirmation to send."))
+
+        run_for_each(self, request, queryset, resend, done=_("%(n)d confirmation(s) sent again."),
+                     log=_("Confirmation e-mail sent again."))
+
+    @admin.action(description=gettext_lazy("Cancel selected holds (release the tickets)"), permissions=["cancel"])
+    def cancel_holds(self, request, queryset):
+        run_for_each(self, request, queryset.select_related("event"), lambda b: booking_cancel(booking=b),
+                     done=_("%(n)d hold(s) cancelled."), log=_("Hold cancelled."))
+
+
+@admin.register(Ticket)
+class TicketAdmin(ReadOnlyAdminMixin, OrganizerScopedAdmin):
+    list_display = ["short_code", "attendee_name", "ticket_type", "event", "booking_link", "status", "price",
+                    "issued_at"]
+    list_filter = ["status", ("ticket_type__event", RelatedOnlyFieldListFilter)]
+    list_select_related = ["ticket_type__event", "booking"]
+    search_fields = ["=code", "attendee_name", "booking__email"]
+    fields = ["booking", "ticket_type", "status", "price", "attendee_name", "code", "issued_at"]
+    readonly_fields = fields
+
+    @admin.display(description=gettext_lazy("code"), ordering="code")
+    def short_code(self, obj: Ticket) -> str:
+        return obj.code[:8]
+
+    @admin.display(description=gettext_lazy("event"), ordering="ticket_type__event__starts_at")
+    def event(self, obj: Ticket):
+        return obj.ticket_type.event
+
+    @admin.display(description=gettext_lazy("booking"))
+    def booking_link(self, obj: Ticket):
+        return format_html('<a href="{}">{}</a>', reverse("admin:bookings_booking_change", args=[obj.booking_id]),
+                           str(obj.booking_id)[:8])

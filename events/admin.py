@@ -1,26 +1,442 @@
-from django.contrib import admin
+"""Organizer door of the events app: organizers, events and ticket types in the Django admin.
 
+Staff members of an organizer see only its rows (`admin_scoping`); every
+write goes through `events.services` (`admin_forms` explains how a refused
+save becomes a form error); the list's sales columns, cancelling, the CSV
+export and the sales dashboard are in `admin_views`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.contrib import admin
+from django.contrib.admin import RelatedOnlyFieldListFilter
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from events import admin_views
+from events.admin_forms import (
+    ServiceErrorsForm,
+    ServiceFormAdminMixin,
+    ServiceInlineMixin,
+    adopt,
+    run_for_each,
+)
+from events.admin_scoping import OrganizerScopedAdmin, OrganizerScopedInline, organizers_managed_by
 from events.models import Event, Organizer, TicketType
+from events.selectors import availability_for_event, event_available, ticket_type_available
+from events.services import (
+    EVENT_FIELDS,
+    TICKET_TYPE_FIELDS,
+    event_create,
+    event_delete,
+    event_publish,
+    event_unpublish,
+    event_update,
+    ticket_type_create,
+    ticket_type_delete,
+    ticket_type_update,
+)
+from ticketing.errors import DomainError
+
+
+def _money(value, currency: str) -> str:
+    return f"{value or Decimal('0.00'):.2f} {currency}"
+
+
+def _not_cancelled(event: Event | None) -> bool:
+    # Nothing of a cancelled event changes any more (the services refuse it too).
+    return event is None or event.status != Event.Status.CANCELLED
+
+
+# --- Organizers ----------------------------------------------------------------------------------
 
 
 @admin.register(Organizer)
-class OrganizerAdmin(admin.ModelAdmin):
+class OrganizerAdmin(OrganizerScopedAdmin):
     list_display = ["name", "slug"]
+    search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["members"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # Who belongs to an organizer is decided by a superuser (or `create_organizer`).
+        if request.user.is_superuser:
+            return []
+        return ["slug", "members"]
 
-class TicketTypeInline(admin.TabularInline):
+    def get_prepopulated_fields(self, request, obj=None):
+        return self.prepopulated_fields if request.user.is_superuser else {}
+
+
+# --- Ticket types ------------------------------------------------------------------------------
+
+
+class TicketTypeForm(ServiceErrorsForm):
+    class Meta:
+        model = TicketType
+        fields = ["event", "name", "description", "price", "capacity", "max_per_booking", "sales_start", "sales_end",
+                  "position"]
+
+
+def _service_fields(form, allowed, *, changed_only: bool) -> dict:
+    names = form.changed_data if changed_only else form.cleaned_data
+    return {name: form.cleaned_data[name] for name in names if name in allowed and name in form.cleaned_data}
+
+
+class TicketTypeInline(ServiceInlineMixin, OrganizerScopedInline, admin.TabularInline):
     model = TicketType
+    form = TicketTypeForm
     extra = 0
-    fields = ["name", "price", "capacity", "sold", "held", "max_per_booking", "sales_start", "sales_end"]
-    readonly_fields = ["sold", "held"]
+    fields = ["name", "price", "capacity", "sold", "held", "available", "max_per_booking", "sales_start", "sales_end",
+              "position"]
+    readonly_fields = ["sold", "held", "available"]
+    show_change_link = True
+
+    @admin.display(description=gettext_lazy("available"))
+    def available(self, obj: TicketType):
+        if obj.pk is None or obj._state.adding:
+            return "–"
+        return ticket_type_available(obj)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("event")
+
+    def has_add_permission(self, request, obj=None):
+        return super().has_add_permission(request, obj) and _not_cancelled(obj)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and _not_cancelled(obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and _not_cancelled(obj)
+
+
+@admin.register(TicketType)
+class TicketTypeAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
+    form = TicketTypeForm
+    list_display = ["name", "event", "price", "capacity", "sold", "held", "available"]
+    list_filter = [("event", RelatedOnlyFieldListFilter)]
+    list_select_related = ["event"]
+    search_fields = ["name", "event__name"]
+    autocomplete_fields = ["event"]
+    fields = ["event", "name", "description", "price", "capacity", "sold", "held", "available", "max_per_booking",
+              "sales_start", "sales_end", "position"]
+
+    @admin.display(description=gettext_lazy("available"))
+    def available(self, obj: TicketType):
+        return "–" if obj.pk is None or obj._state.adding else ticket_type_available(obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        # A ticket type never moves to another event.
+        return ["sold", "held", "available"] + (["event"] if obj is not None else [])
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # deletions go one by one through ticket_type_delete
+        return actions
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and _not_cancelled(obj and obj.event)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and _not_cancelled(obj and obj.event)
+
+    def save_model_with_services(self, request, obj, form, change):
+        if change:
+            fields = _service_fields(form, TICKET_TYPE_FIELDS, changed_only=True)
+            if fields:
+                ticket_type_update(ticket_type=obj, **fields)
+        else:
+            fields = _service_fields(form, TICKET_TYPE_FIELDS, changed_only=False)
+            adopt(obj, ticket_type_create(event=form.cleaned_data["event"], **fields))
+
+    def delete_model(self, request, obj):
+        ticket_type_delete(ticket_type=obj)
+
+    def get_deleted_objects(self, objs, request):
+        # A booked ticket type is never deleted; say so without collecting its tickets.
+        from bookings.models import Ticket
+
+        booked = [obj for obj in objs if Ticket.objects.filter(ticket_type_id=obj.pk).exists()]
+        if booked:
+            return [], {}, set(), [_("%(type)s has been booked: set its capacity to what is sold instead.")
+                                   % {"type": t} for t in booked]
+        return super().get_deleted_objects(objs, request)
+
+
+# --- Events ------------------------------------------------------------------------------------
+
+
+class EventForm(ServiceErrorsForm):
+    class Meta:
+        model = Event
+        fields = ["organizer", "name", "category", "description", "venue", "city", "starts_at", "ends_at", "timezone",
+                  "currency", "capacity"]
+
+
+class EventDateFilter(admin.SimpleListFilter):
+    """When the event takes place: organizers look ahead more than back."""
+
+    title = gettext_lazy("date")
+    parameter_name = "when"
+
+    def lookups(self, request, model_admin):
+        return [("upcoming", gettext_lazy("Upcoming")), ("7d", gettext_lazy("Next 7 days")),
+                ("30d", gettext_lazy("Next 30 days")), ("past", gettext_lazy("Past"))]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "upcoming":
+            return queryset.filter(ends_at__gte=now)
+        if self.value() in ("7d", "30d"):
+            days = 7 if self.value() == "7d" else 30
+            return queryset.filter(ends_at__gte=now, starts_at__lt=now + timedelta(days=days))
+        if self.value() == "past":
+            return queryset.filter(ends_at__lt=now)
+        return queryset
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
-    list_display = ["name", "organizer", "starts_at", "city", "status", "capacity", "sold", "held"]
-    list_filter = ["status", "category", "starts_at"]
-    search_fields = ["name", "venue", "city"]
-    readonly_fields = ["status", "sold", "held", "published_at", "cancelled_at"]
+class EventAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
+    form = EventForm
     inlines = [TicketTypeInline]
+    list_display = ["name", "organizer", "starts_at", "city", "status", "sold_column", "held_column",
+                    "available_column", "capacity_column", "revenue_column"]
+    list_filter = ["status", EventDateFilter, "category", ("organizer", RelatedOnlyFieldListFilter)]
+    list_select_related = ["organizer"]
+    search_fields = ["name", "venue", "city", "organizer__name"]
+    actions = ["publish_events", "unpublish_events", "cancel_events", "export_bookings"]
+    fieldsets = [
+        (None, {"fields": ["organizer", "name", "slug", "status", "category", "description"]}),
+        (gettext_lazy("Where and when"), {"fields": ["venue", "city", "starts_at", "ends_at", "timezone"]}),
+        (gettext_lazy("Sales"), {"fields": ["currency", "capacity", "sales_summary", "published_at", "cancelled_at"]}),
+    ]
+    add_fieldsets = [
+        (None, {"fields": ["organizer", "name", "category", "description"]}),
+        (gettext_lazy("Where and when"), {"fields": ["venue", "city", "starts_at", "ends_at", "timezone"]}),
+        (gettext_lazy("Sales"), {"fields": ["currency", "capacity"]}),
+    ]
+
+    # --- lists and pages
+
+    def get_changelist(self, request, **kwargs):
+        return admin_views.EventChangeList
+
+    @admin.display(description=gettext_lazy("sold"), ordering="sold_total")
+    def sold_column(self, obj):
+        return obj.sold_total
+
+    @admin.display(description=gettext_lazy("held"), ordering="held_total")
+    def held_column(self, obj):
+        return obj.held_total
+
+    @admin.display(description=gettext_lazy("available"), ordering="type_remaining")
+    def available_column(self, obj):
+        return event_available(obj)
+
+    @admin.display(description=gettext_lazy("capacity"), ordering="capacity_total")
+    def capacity_column(self, obj):
+        # The venue cap when there is one, else what the ticket types offer in total.
+        return obj.capacity if obj.capacity is not None else obj.capacity_total
+
+    @admin.display(description=gettext_lazy("revenue"), ordering="revenue")
+    def revenue_column(self, obj):
+        return _money(obj.revenue, obj.currency)
+
+    @admin.display(description=gettext_lazy("sales"))
+    def sales_summary(self, obj):
+        if obj is None or obj.pk is None:
+            return "–"
+        availability = availability_for_event(event=obj)
+        sold = sum(t.sold for t in availability.ticket_types)
+        held = sum(t.held for t in availability.ticket_types)
+        revenue = admin_views.event_revenue([obj.pk]).get(obj.pk)
+        return format_html(
+            _('{sold} sold · {held} held · {available} available · revenue {revenue} · <a href="{url}">sales '
+              'dashboard</a>'),
+            sold=sold, held=held, available=availability.available, revenue=_money(revenue, obj.currency),
+            url=reverse("admin:events_event_dashboard", args=[obj.pk]),
+        )
+
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else self.fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = ["slug", "status", "sales_summary", "published_at", "cancelled_at"]
+        if obj is not None:
+            readonly.append("organizer")  # an event never moves to another organizer
+        return readonly
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        organizers = list(organizers_managed_by(request.user)[:2])
+        if len(organizers) == 1:
+            initial.setdefault("organizer", organizers[0].pk)
+        return initial
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.pk is not None:
+            context.update({
+                "can_export": self.has_export_permission(request, obj),
+                "can_cancel": self.has_change_permission(request, obj),
+            })
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    # --- permissions
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and _not_cancelled(obj)
+
+    def has_export_permission(self, request, obj=None):
+        return self.has_view_permission(request, obj) and request.user.has_perm("bookings.view_booking")
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # deletions go one by one through event_delete
+        return actions
+
+    # --- saving through the services
+
+    def save_model_with_services(self, request, obj, form, change):
+        if change:
+            fields = _service_fields(form, EVENT_FIELDS, changed_only=True)
+            if fields:
+                event_update(event=obj, **fields)
+        else:
+            fields = _service_fields(form, EVENT_FIELDS, changed_only=False)
+            adopt(obj, event_create(organizer=form.cleaned_data["organizer"], **fields))
+
+    def save_formset_with_services(self, request, form, formset, change):
+        if formset.model is not TicketType:
+            return super().save_formset_with_services(request, form, formset, change)
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        deleted = set(formset.deleted_forms)
+        existing = [f for f in formset.initial_forms if f in deleted or f.has_changed()]
+        # Existing ticket types in pk order: the global lock order (DESIGN.md section 6).
+        for row in sorted(existing, key=lambda f: f.instance.pk):
+            ticket_type = row.instance
+            if row in deleted:
+                try:
+                    ticket_type_delete(ticket_type=ticket_type)
+                except DomainError as error:
+                    raise self.reject(error, formset=formset, label=ticket_type.name) from error
+                formset.deleted_objects.append(ticket_type)
+                continue
+            fields = _service_fields(row, TICKET_TYPE_FIELDS, changed_only=True)
+            if not fields:
+                continue
+            try:
+                ticket_type_update(ticket_type=ticket_type, **fields)
+            except DomainError as error:
+                raise self.reject(error, form=row) from error
+            formset.changed_objects.append((ticket_type, list(fields)))
+        for row in formset.extra_forms:
+            if row in deleted or not row.has_changed():
+                continue
+            try:
+                created = ticket_type_create(event=form.instance,
+                                             **_service_fields(row, TICKET_TYPE_FIELDS, changed_only=False))
+            except DomainError as error:
+                raise self.reject(error, form=row) from error
+            adopt(row.instance, created)
+            formset.new_objects.append(row.instance)
+
+    def delete_model(self, request, obj):
+        event_delete(event=obj)
+
+    def get_deleted_objects(self, objs, request):
+        # An event with bookings is never deleted (cancel it); say so without
+        # collecting every booking and ticket for the confirmation page.
+        from bookings.models import Booking
+
+        booked = [obj for obj in objs if Booking.objects.filter(event_id=obj.pk).exists()]
+        if booked:
+            return [], {}, set(), [_("%(event)s has bookings: cancel it instead.") % {"event": e} for e in booked]
+        return super().get_deleted_objects(objs, request)
+
+    # --- actions
+
+    @admin.action(description=gettext_lazy("Publish selected events"), permissions=["change"])
+    def publish_events(self, request, queryset):
+        run_for_each(self, request, queryset, lambda e: event_publish(event=e), done=_("%(n)d event(s) published."),
+                     log=_("Published."))
+
+    @admin.action(description=gettext_lazy("Unpublish selected events (stop sales)"), permissions=["change"])
+    def unpublish_events(self, request, queryset):
+        run_for_each(self, request, queryset, lambda e: event_unpublish(event=e),
+                     done=_("%(n)d event(s) unpublished."), log=_("Unpublished."))
+
+    @admin.action(description=gettext_lazy("Cancel selected events and refund their bookings…"),
+                  permissions=["change"])
+    def cancel_events(self, request, queryset):
+        return self._cancel(request, queryset, action="cancel_events")
+
+    @admin.action(description=gettext_lazy("Export bookings and attendees of selected events (CSV)"),
+                  permissions=["export"])
+    def export_bookings(self, request, queryset):
+        return admin_views.export_response(request.user, list(queryset.order_by("starts_at")))
+
+    def _cancel(self, request, queryset, *, action: str | None):
+        """The confirmation page, then `event_cancel_and_refund` for each event; None when done."""
+        form = admin_views.ReasonForm(request.POST if request.POST.get("confirm") == "yes" else None)
+        if form.is_bound and form.is_valid():
+            admin_views.run_cancel(self, request, queryset, form.cleaned_data["reason"])
+            return None
+        return admin_views.confirmation_page(
+            self, request, queryset=queryset, action=action, form=form,
+            title=_("Cancel events"),
+            question=_("Cancel these events? Sales stop, holds are released at once and every confirmed "
+                       "booking is refunded in full. This cannot be undone."),
+            button=_("Yes, cancel and refund"),
+            items=admin_views.cancel_items(queryset),
+        )
+
+    # --- pages of one event
+
+    def get_urls(self):
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path("<path:object_id>/dashboard/", self.admin_site.admin_view(self.dashboard_view),
+                 name=f"{prefix}_dashboard"),
+            path("<path:object_id>/export/", self.admin_site.admin_view(self.export_view),
+                 name=f"{prefix}_export"),
+            path("<path:object_id>/cancel/", self.admin_site.admin_view(self.cancel_view),
+                 name=f"{prefix}_cancel"),
+            *super().get_urls(),
+        ]
+
+    def _event_or_404(self, request, object_id) -> Event:
+        event = self.get_object(request, unquote(object_id))
+        if event is None:
+            raise Http404(_("No such event."))
+        return event
+
+    def dashboard_view(self, request, object_id):
+        event = self._event_or_404(request, object_id)
+        if not self.has_view_permission(request, event):
+            raise PermissionDenied
+        return admin_views.dashboard_view(self, request, event)
+
+    def export_view(self, request, object_id):
+        event = self._event_or_404(request, object_id)
+        if not self.has_export_permission(request, event):
+            raise PermissionDenied
+        return admin_views.export_response(request.user, [event])
+
+    def cancel_view(self, request, object_id):
+        event = self._event_or_404(request, object_id)
+        if not self.has_change_permission(request, event):
+            raise PermissionDenied
+        response = self._cancel(request, self.get_queryset(request).filter(pk=event.pk), action=None)
+        if response is None:
+            return HttpResponseRedirect(reverse("admin:events_event_change", args=[event.pk]))
+        return response

@@ -1,3 +1,5 @@
+"""`manage.py seed_demo`: demo data made through the services, idempotent, true to its counters."""
+
 import os
 import subprocess
 import sys
@@ -6,32 +8,84 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.utils import timezone
 
+from bookings.models import Booking, Ticket
 from bookings.selectors import inventory_mismatches
-from events.models import Event, TicketType
+from events.models import Event, Organizer, TicketType
 from events.selectors import event_list_published
+from payments.models import Payment
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _snapshot():
+    return {
+        "events": sorted(Event.objects.values_list("slug", "status", "capacity", "sold", "held")),
+        "types": sorted(TicketType.objects.values_list("event__slug", "name", "capacity", "sold", "held")),
+        "users": sorted(get_user_model().objects.values_list("username", "is_staff", "is_superuser")),
+        "bookings": Booking.objects.count(),
+        "tickets": Ticket.objects.count(),
+        "payments": Payment.objects.count(),
+        "organizers": sorted(Organizer.objects.values_list("slug", flat=True)),
+    }
+
+
 @pytest.mark.django_db(transaction=True)
-def test_seed_demo_creates_logins_and_published_events_once():
-    call_command("seed_demo")
-    counts = (Event.objects.count(), TicketType.objects.count(), get_user_model().objects.count())
+def test_seed_demo_creates_logins_and_published_events():
     call_command("seed_demo")
 
-    assert (Event.objects.count(), TicketType.objects.count(), get_user_model().objects.count()) == counts
     users = get_user_model().objects
-    assert users.get(username="organizer").is_staff and users.get(username="organizer").organizers.exists()
-    assert users.get(username="buyer").check_password("buyer")
-    assert users.get(username="admin").is_superuser
+    organizer = users.get(username="organizer")
+    assert organizer.is_staff and not organizer.is_superuser and organizer.check_password("organizer")
+    assert organizer.has_perm("events.add_event") and organizer.has_perm("events.change_tickettype")
+    assert list(organizer.organizers.values_list("name", flat=True)) == ["Demo Productions"]
+    buyer = users.get(username="buyer")
+    assert buyer.check_password("buyer") and not buyer.is_staff
+    admin = users.get(username="admin")
+    assert admin.is_superuser and admin.check_password("admin")
+
     published = list(event_list_published())
     assert len(published) >= 3
-    assert all(event.ticket_types.count() >= 2 for event in published)
+    assert len({e.city for e in published}) >= 3 and len({e.category for e in published}) >= 3
+    assert all(e.starts_at > timezone.now() for e in published)
+    assert all(2 <= e.ticket_types.count() <= 3 for e in published)
+    assert any(e.capacity is not None for e in published)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_seed_demo_sells_the_nearly_sold_out_tickets_through_confirmed_bookings():
+    call_command("seed_demo")
+
     vip = TicketType.objects.get(name="VIP")
-    assert vip.capacity - vip.sold - vip.held == 3
-    assert Event.objects.filter(capacity__isnull=False).exists()
+    assert (vip.capacity, vip.sold, vip.held) == (50, 47, 0)
+    issued = Ticket.objects.filter(ticket_type=vip, status=Ticket.Status.ISSUED,
+                                   booking__status=Booking.Status.CONFIRMED)
+    assert issued.count() == 47
+    assert not Booking.objects.exclude(status=Booking.Status.CONFIRMED).exists()
     assert inventory_mismatches() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_running_seed_demo_again_changes_nothing():
+    call_command("seed_demo")
+    first = _snapshot()
+
+    call_command("seed_demo")
+
+    assert _snapshot() == first
+    assert inventory_mismatches() == []
+
+
+@pytest.mark.django_db
+def test_the_demo_organizer_can_open_the_admin(client):
+    call_command("seed_demo")
+    client.force_login(get_user_model().objects.get(username="organizer"))
+
+    response = client.get("/admin/")
+
+    assert response.status_code == 200
+    assert b"Events" in response.content
 
 
 def test_the_run_commands_embedded_defaults_migrate_and_seed_on_sqlite(tmp_path):

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "ticketing.apps.TicketingConfig",
     "events",
     "bookings",
@@ -56,6 +57,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a login that django-axes refused into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "ticketing.urls"
@@ -117,6 +120,9 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# How long the event page's live availability fragment is served from the cache.
+AVAILABILITY_CACHE_SECONDS = 2
+
 # --- Auth ---------------------------------------------------------------------
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -125,7 +131,33 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
+# The buyer site's account pages (templates/registration/); the admin keeps its own login.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "bookings:mine"
+LOGOUT_REDIRECT_URL = "events:list"
+# A refused CSRF check renders the site's page instead of Django's plain one.
+CSRF_FAILURE_VIEW = "ticketing.site.csrf_failure"
+
+# Brute-force protection (django-axes): once one username has failed to log in
+# AXES_FAILURE_LIMIT times from one IP address (failures count while each
+# follows the last within AXES_COOLOFF_TIME), that pair is refused until
+# AXES_COOLOFF_TIME passes without a further attempt. Unknown and known
+# usernames are counted alike and get the same page, so a lockout tells
+# nothing about which accounts exist. Every login that authenticates with the
+# request is covered: the admin, the site and the API token endpoint. Unlock
+# early with `manage.py axes_reset_username <name>`. The IP is REMOTE_ADDR:
+# behind a reverse proxy set AXES_CLIENT_IP_CALLABLE to read its header, or
+# all clients share the proxy's address.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
+AXES_VERBOSE = False  # no banner on every start; lockouts are still logged
 
 # --- I18n ---------------------------------------------------------------------
 
@@ -329,5 +361,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    # django-axes logs every login at INFO; lockouts are WARNING.
+    "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}},
 }

@@ -12,6 +12,7 @@ from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import slugify
 
 from bookings.services import LineItem, booking_reserve
 from events.models import Event, Organizer
@@ -59,9 +60,12 @@ class Command(BaseCommand):
             organizer, users = self._logins()
         created = 0
         for spec in EVENTS:
-            if Event.objects.filter(organizer=organizer, name=spec["name"]).exists():
+            # The slug event_create gives the event: a rerun finds it and skips it.
+            if Event.objects.filter(organizer=organizer, slug=slugify(spec["name"])).exists():
                 continue
-            self._event(organizer, spec, users["buyer"])
+            # All or nothing per event, so an interrupted run leaves no half-made event behind.
+            with transaction.atomic():
+                self._event(organizer, spec, users["buyer"])
             created += 1
         self.stdout.write(self.style.SUCCESS(
             f"Demo data ready ({created} event(s) created). Logins: organizer/organizer, buyer/buyer, admin/admin."
