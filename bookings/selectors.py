@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from bookings.models import Booking, Ticket
 from events.models import Event, TicketType
@@ -131,3 +132,26 @@ def booking_get_visible(*, booking_id, user=None, token: str | None = None) -> B
     if booking is None or not booking_visible_to(booking, user=user, token=token):
         return None
     return booking
+
+
+def booking_hold_expired(booking: Booking, *, now=None) -> bool:
+    """Whether the booking's hold is over: expired, or still `reserved` past its deadline (not yet swept).
+
+    Paying or cancelling such a hold is refused by the services (`HoldExpired`).
+    """
+    if booking.status == Booking.Status.EXPIRED:
+        return True
+    return booking.status == Booking.Status.RESERVED and booking.expires_at <= (now or timezone.now())
+
+
+def booking_items(booking: Booking) -> list[dict]:
+    """The booking's lines: ticket type, quantity, unit price, subtotal (from its prefetched tickets)."""
+    lines: dict = {}
+    for ticket in booking.tickets.all():
+        line = lines.setdefault(
+            (ticket.ticket_type_id, ticket.price),
+            {"ticket_type": ticket.ticket_type, "quantity": 0, "price": ticket.price, "subtotal": 0},
+        )
+        line["quantity"] += 1
+        line["subtotal"] += ticket.price
+    return list(lines.values())

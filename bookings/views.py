@@ -1,28 +1,140 @@
-"""Booking pages: thin views over bookings.selectors."""
+"""Booking pages: reserve, cancel, tickets and "My bookings"; thin views over the bookings services.
+
+The booking page itself, with its card form and refund button, spans the
+payments app and lives in `payments.views`. A guest opens a booking with its
+secret link (`?token=`); every link and form on these pages keeps the token.
+"""
+
+from __future__ import annotations
 
 import segno
-from django.http import Http404
-from django.views.generic import TemplateView
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.http import Http404, HttpRequest
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from django.views.generic import ListView, View
 
-from bookings.models import Ticket
-from bookings.selectors import booking_get_visible
+from bookings.forms import ReserveForm
+from bookings.models import Booking, Ticket
+from bookings.selectors import booking_get_visible, booking_list_for_user
+from bookings.services import booking_cancel, booking_reserve
+from events.views import ReservePanel, asks_email, event_page_context, quantity_values, visible_event_or_404
+from ticketing.errors import Busy, DomainError, SoldOut
+from ticketing.site import busy_response, form_add_domain_error, token_query
 
 
-class BookingDetailView(TemplateView):
-    """A booking for its buyer, its organizer, or anyone with the secret link (`?token=`)."""
+def booking_for_request(request: HttpRequest, pk) -> tuple[Booking, str | None]:
+    """The booking if the caller may see it (owner, organizer member, or `?token=`), else 404."""
+    token = request.GET.get("token") or None
+    booking = booking_get_visible(booking_id=pk, user=request.user, token=token)
+    if booking is None:
+        raise Http404
+    return booking, token
 
-    template_name = "bookings/booking_detail.html"
 
-    def get_context_data(self, **kwargs):
-        booking = booking_get_visible(booking_id=kwargs["pk"], user=self.request.user,
-                                      token=self.request.GET.get("token"))
-        if booking is None:
+def booking_url(booking: Booking, token: str | None = None, name: str = "bookings:detail", **kwargs) -> str:
+    return reverse(name, kwargs={"pk": booking.pk, **kwargs}) + token_query(token)
+
+
+def ticket_qr_svg(ticket: Ticket) -> str:
+    """The ticket's code as an inline SVG QR code that scales with CSS (viewBox, no fixed size)."""
+    return segno.make(ticket.code, error="m").svg_inline(
+        scale=4, border=2, omitsize=True, svgclass="qr", light="#fff",
+        title=_("QR code of ticket %(code)s") % {"code": ticket.code},
+    )
+
+
+class BookingReserveView(View):
+    """The event page's form: hold the chosen tickets, then go to the booking page to pay."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, event_pk):
+        event = visible_event_or_404(request, event_pk)
+        ask_email = asks_email(request)
+        form = ReserveForm(request.POST, ticket_types=list(event.ticket_types.all()), ask_email=ask_email)
+        left = {}
+        if form.is_valid():
+            try:
+                booking = booking_reserve(event=event, items=form.line_items(),
+                                          email=form.cleaned_data.get("email", ""), buyer=request.user)
+            except Busy as exc:
+                return busy_response(request, exc)
+            except DomainError as exc:
+                form_add_domain_error(form, exc)
+                if isinstance(exc, SoldOut):
+                    left = exc.extra.get("available", {})
+            else:
+                # A guest comes back with the secret link; a logged-in buyer owns the booking.
+                token = None if booking.buyer_id else booking.access_token
+                return redirect(booking_url(booking, token))
+        panel = ReservePanel(
+            ask_email=ask_email,
+            email=request.POST.get("email", "")[:254],
+            email_errors=list(form.errors.get("email", [])),
+            errors=list(form.non_field_errors()),
+            values=quantity_values(request.POST),
+            row_errors=form.quantity_errors(),
+            left=left,
+        )
+        return render(request, "events/event_detail.html", event_page_context(request, event, panel=panel))
+
+
+class BookingActionView(View):
+    """A buyer's button on the booking page (POST): run `action`, say how it went, back to the booking."""
+
+    http_method_names = ["post"]
+    done_message = ""
+
+    def action(self, booking: Booking) -> None:
+        raise NotImplementedError
+
+    def post(self, request, pk):
+        booking, token = booking_for_request(request, pk)
+        try:
+            self.action(booking)
+        except Busy as exc:
+            return busy_response(request, exc)
+        except DomainError as exc:
+            messages.error(request, exc.detail)
+        else:
+            messages.success(request, self.done_message)
+        return redirect(booking_url(booking, token))
+
+
+class BookingCancelView(BookingActionView):
+    """Give up a hold: the tickets go back on sale at once."""
+
+    done_message = _lazy("Your reservation was cancelled and the tickets were released.")
+
+    def action(self, booking: Booking) -> None:
+        booking_cancel(booking=booking)
+
+
+class TicketDetailView(View):
+    """One ticket, printable: event, date in the event's time zone, venue, type, code and QR code."""
+
+    def get(self, request, pk, ticket_pk):
+        booking, token = booking_for_request(request, pk)
+        ticket = next((t for t in booking.tickets.all() if t.pk == ticket_pk), None)
+        if ticket is None:
             raise Http404
-        tickets = list(booking.tickets.all())
-        for ticket in tickets:
-            ticket.qr_svg = (
-                segno.make(ticket.code, error="m").svg_inline(scale=4, title=ticket.code)
-                if ticket.status == Ticket.Status.ISSUED else ""
-            )
-        return {**super().get_context_data(**kwargs), "booking": booking, "event": booking.event,
-                "tickets": tickets}
+        qr_svg = ticket_qr_svg(ticket) if ticket.status == Ticket.Status.ISSUED else ""
+        return render(request, "bookings/ticket_detail.html", {
+            "booking": booking, "event": booking.event, "ticket": ticket, "qr_svg": qr_svg,
+            "token_qs": token_query(token),
+        })
+
+
+class MyBookingsView(LoginRequiredMixin, ListView):
+    """The logged-in buyer's bookings, newest first, with their statuses."""
+
+    template_name = "bookings/booking_list.html"
+    context_object_name = "bookings"
+    paginate_by = 10
+
+    def get_queryset(self):
+        return booking_list_for_user(user=self.request.user)

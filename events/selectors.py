@@ -47,6 +47,34 @@ def ticket_type_available(ticket_type: TicketType, *, event: Event | None = None
     return left if cap is None else min(left, cap)
 
 
+# Sales window of a ticket type (`ticket_type_sales_state`).
+SALES_NOT_STARTED = "not_started"
+SALES_OPEN = "open"
+SALES_ENDED = "ended"
+
+
+def ticket_type_sales_state(ticket_type: TicketType, *, event: Event, now: datetime | None = None) -> str:
+    """Where `now` falls in the type's sales window; sales end when the event starts unless set earlier.
+
+    The one definition of the window: the booking service refuses a reservation
+    outside it, the pages show it.
+    """
+    now = now or timezone.now()
+    if ticket_type.sales_start is not None and now < ticket_type.sales_start:
+        return SALES_NOT_STARTED
+    if now >= (ticket_type.sales_end or event.starts_at):
+        return SALES_ENDED
+    return SALES_OPEN
+
+
+def event_cities() -> list[str]:
+    """Cities of upcoming published events, for the catalogue's city filter."""
+    return list(
+        Event.objects.filter(status=Event.Status.PUBLISHED, ends_at__gte=timezone.now())
+        .order_by("city").values_list("city", flat=True).distinct()
+    )
+
+
 def availability_for_event(*, event: Event) -> EventAvailability:
     """Availability of an event and each of its ticket types (from counters, no ticket rows)."""
     types = list(event.ticket_types.all())

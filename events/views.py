@@ -1,40 +1,208 @@
-"""The catalogue pages: thin views over `events.selectors`."""
+"""The catalogue pages: thin views over `events.selectors`.
 
-from django.http import Http404
-from django.shortcuts import get_object_or_404
-from django.views.generic import ListView, TemplateView
+The reservation form on the event page posts to `bookings:reserve` (the use
+case belongs to the bookings app); that view re-renders this page through
+`event_page_context` when the service refuses.
+"""
 
-from events.models import Event
-from events.selectors import availability_for_event, event_available, event_list_published
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import Http404, HttpRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.generic import ListView, View
+
+from events.forms import EventFilterForm
+from events.models import Event, TicketType
+from events.permissions import can_manage_event
+from events.selectors import (
+    SALES_ENDED,
+    SALES_NOT_STARTED,
+    event_available,
+    event_cities,
+    event_list_published,
+    ticket_type_available,
+    ticket_type_sales_state,
+)
+
+# At or below this many seats left an event's card says "few left".
+FEW_LEFT = 10
+
+
+def availability_badge(available: int) -> str:
+    if available <= 0:
+        return "sold_out"
+    if available <= FEW_LEFT:
+        return "few_left"
+    return "on_sale"
 
 
 class EventListView(ListView):
+    """Upcoming published events: search, filters and pages."""
+
     template_name = "events/event_list.html"
     context_object_name = "events"
-    paginate_by = 20
+    paginate_by = 12
 
     def get_queryset(self):
-        params = self.request.GET
-        return event_list_published(
-            q=params.get("q") or None,
-            city=params.get("city") or None,
-            category=params.get("category") or None,
-        )
+        self.filter_form = EventFilterForm(self.request.GET or None)
+        if self.filter_form.is_bound:
+            self.filter_form.is_valid()  # invalid fields are shown and ignored
+        return event_list_published(**self.filter_form.filters())
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         for event in context["events"]:
             event.available = event_available(event)
-        context["q"] = self.request.GET.get("q", "")
+            event.badge = availability_badge(event.available) if event.min_price is not None else "none"
+        form = self.filter_form
+        context.update(
+            filter_form=form,
+            cities=event_cities(),
+            filtered=form.is_bound and any(v for v in form.filters().values()),
+        )
         return context
 
 
-class EventDetailView(TemplateView):
-    template_name = "events/event_detail.html"
+# --- Event page ---------------------------------------------------------------------
 
-    def get_context_data(self, **kwargs):
-        event = get_object_or_404(Event.objects.select_related("organizer"), pk=kwargs["pk"])
-        if event.status == Event.Status.DRAFT:
+
+@dataclass
+class TicketRow:
+    """One ticket type on the event page: price, what is left, and the quantity input's bounds."""
+
+    ticket_type: TicketType
+    available: int
+    state: str  # "open", "sold_out", "not_started", "ended", "closed" (event not on sale)
+    value: int = 0
+    error: str = ""
+    left: int | None = None  # what the last SoldOut said was left
+
+    @property
+    def id(self):
+        return self.ticket_type.pk
+
+    @property
+    def can_buy(self) -> bool:
+        return self.state == "open"
+
+    @property
+    def max_quantity(self) -> int:
+        return min(self.ticket_type.max_per_booking, self.available) if self.can_buy else 0
+
+    @property
+    def few_left(self) -> bool:
+        return self.can_buy and self.available <= FEW_LEFT
+
+
+def ticket_rows(event: Event, ticket_types: list[TicketType], *, values: dict | None = None,
+                errors: dict | None = None, left: dict | None = None) -> list[TicketRow]:
+    """The rows of the ticket table, from counters (`ticket_type_available`) and the sales window."""
+    now = timezone.now()
+    values, errors, left = values or {}, errors or {}, left or {}
+    rows = []
+    for tt in ticket_types:
+        available = ticket_type_available(tt, event=event)
+        window = ticket_type_sales_state(tt, event=event, now=now)
+        if not event.is_published:
+            state = "closed"
+        elif window == SALES_NOT_STARTED:
+            state = "not_started"
+        elif window == SALES_ENDED:
+            state = "ended"
+        else:
+            state = "open" if available > 0 else "sold_out"
+        rows.append(TicketRow(tt, available, state, value=values.get(str(tt.pk), 0) or 0,
+                              error=errors.get(str(tt.pk), ""), left=left.get(str(tt.pk))))
+    return rows
+
+
+@dataclass
+class ReservePanel:
+    """What the reservation form shows: e-mail field, entered values and errors."""
+
+    ask_email: bool
+    email: str = ""
+    email_errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    values: dict[str, int] = field(default_factory=dict)
+    row_errors: dict[str, str] = field(default_factory=dict)
+    left: dict[str, int] = field(default_factory=dict)
+
+
+def asks_email(request: HttpRequest) -> bool:
+    """Guests (and accounts without an address) give an e-mail address for their tickets."""
+    user = request.user
+    return not (user.is_authenticated and user.email)
+
+
+def visible_event_or_404(request: HttpRequest, pk) -> Event:
+    """Published and cancelled events for everyone; drafts only for the organizer's members."""
+    event = get_object_or_404(Event.objects.select_related("organizer"), pk=pk)
+    if event.status == Event.Status.DRAFT and not can_manage_event(request.user, event):
+        raise Http404
+    return event
+
+
+def event_page_context(request: HttpRequest, event: Event, *, panel: ReservePanel | None = None) -> dict:
+    panel = panel or ReservePanel(ask_email=asks_email(request))
+    rows = ticket_rows(event, list(event.ticket_types.all()), values=panel.values,
+                       errors=panel.row_errors, left=panel.left)
+    prices = [row.ticket_type.price for row in rows]
+    return {
+        "event": event,
+        "rows": rows,
+        "panel": panel,
+        "can_reserve": any(row.can_buy for row in rows),
+        "polling": event.is_published and any(row.state in ("open", "sold_out") for row in rows),
+        "min_price": min(prices, default=None),
+        "max_price": max(prices, default=None),
+        "hold_minutes": settings.BOOKING_HOLD_MINUTES,
+    }
+
+
+class EventDetailView(View):
+    """An event, its ticket types with live availability, and the reservation form."""
+
+    def get(self, request, pk, slug):
+        event = visible_event_or_404(request, pk)
+        if slug != event.slug:
+            return redirect(event, permanent=True)
+        return render(request, "events/event_detail.html", event_page_context(request, event))
+
+
+def _cached_event_with_types(pk) -> Event | None:
+    """The event with its ticket types, shared by every poller for AVAILABILITY_CACHE_SECONDS."""
+    key = f"site:event-availability:{pk}"
+    event = cache.get(key)
+    if event is None:
+        event = Event.objects.prefetch_related("ticket_types").filter(pk=pk).first()
+        if event is not None:
+            cache.set(key, event, settings.AVAILABILITY_CACHE_SECONDS)
+    return event
+
+
+def quantity_values(params) -> dict[str, int]:
+    """The quantities a poller sent back (`qty_<id>`), so a refresh keeps what the buyer typed."""
+    values = {}
+    for name, raw in params.items():
+        raw = raw.strip()
+        if name.startswith("qty_") and raw.isdigit() and len(raw) <= 4:
+            values[name[4:]] = int(raw)
+    return values
+
+
+class EventAvailabilityView(View):
+    """The ticket table's rows, polled by htmx every few seconds; served from a 2-second cache."""
+
+    def get(self, request, pk):
+        event = _cached_event_with_types(pk)
+        if event is None or (event.status == Event.Status.DRAFT and not can_manage_event(request.user, event)):
             raise Http404
-        return {**super().get_context_data(**kwargs), "event": event,
-                "availability": availability_for_event(event=event)}
+        rows = ticket_rows(event, list(event.ticket_types.all()), values=quantity_values(request.GET))
+        polling = event.is_published and any(row.state in ("open", "sold_out") for row in rows)
+        return render(request, "events/_ticket_rows.html", {"event": event, "rows": rows, "polling": polling})

@@ -1,0 +1,93 @@
+"""The booking page (checkout): card form, payment progress, tickets and refunds.
+
+It lives in the payments app because it spans both (CONVENTIONS: a use case
+lives in the highest app it touches); its URLs keep the `bookings:` names
+(ticketing/urls.py). Views call `payment_authorize` and `refund_issue` and
+map their domain errors to the form or a message.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.generic import View
+
+from bookings.models import Booking, Ticket
+from bookings.selectors import booking_hold_expired, booking_items
+from bookings.views import BookingActionView, booking_for_request, booking_url, ticket_qr_svg
+from payments.forms import PaymentForm
+from payments.models import Payment, Refund
+from payments.services import payment_authorize, refund_issue
+from ticketing.errors import Busy, DomainError, HoldExpired, InvalidTransition
+from ticketing.site import busy_response, form_add_domain_error, token_query
+
+
+def booking_page_context(booking: Booking, token: str | None, *, pay_form: PaymentForm | None = None) -> dict:
+    now = timezone.now()
+    expired = booking_hold_expired(booking, now=now)
+    payable = booking.status == Booking.Status.RESERVED and not expired
+    tickets = list(booking.tickets.all())
+    for ticket in tickets:
+        ticket.qr_svg = ticket_qr_svg(ticket) if ticket.status == Ticket.Status.ISSUED else ""
+    payments = list(booking.payments.all())
+    return {
+        "booking": booking,
+        "event": booking.event,
+        "items": booking_items(booking),
+        "tickets": tickets,
+        "hold_expired": expired,
+        "payable": payable,
+        "seconds_left": max(0, int((booking.expires_at - now).total_seconds())) if payable else 0,
+        "pay_form": (pay_form or PaymentForm()) if payable else None,
+        "payment": next((p for p in payments if p.status != Payment.Status.FAILED), None),
+        "failed_payment": payments[0] if payments and payments[0].status == Payment.Status.FAILED else None,
+        "refunds": list(Refund.objects.filter(payment__booking=booking).order_by("-created_at")),
+        "token": token or "",
+        "token_qs": token_query(token),
+    }
+
+
+class BookingDetailView(View):
+    """A booking for its buyer, its organizer, or anyone with the secret link (`?token=`)."""
+
+    def get(self, request, pk):
+        booking, token = booking_for_request(request, pk)
+        return render(request, "bookings/booking_detail.html", booking_page_context(booking, token))
+
+
+@method_decorator(sensitive_post_parameters("card_number", "cvc", "exp_month", "exp_year"), name="dispatch")
+class BookingPayView(View):
+    """The card form: authorize now (declines shown at once, the hold stays), capture in the background."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        booking, token = booking_for_request(request, pk)
+        form = PaymentForm(request.POST)
+        if form.is_valid():
+            try:
+                payment_authorize(booking=booking, card=form.card())
+            except Busy as exc:
+                return busy_response(request, exc)
+            except (HoldExpired, InvalidTransition) as exc:
+                messages.error(request, exc.detail)
+                return redirect(booking_url(booking, token))
+            except DomainError as exc:  # declined, invalid card, processor unreachable
+                form_add_domain_error(form, exc)
+            else:
+                return redirect(booking_url(booking, token))
+        return render(request, "bookings/booking_detail.html", booking_page_context(booking, token, pay_form=form))
+
+
+class BookingRefundView(BookingActionView):
+    """The buyer asks for their money back (every issued ticket); the refund itself is queued."""
+
+    done_message = _lazy("Your refund has been requested; the money goes back to your card.")
+
+    def action(self, booking: Booking) -> None:
+        refund_issue(booking=booking, by_buyer=True, reason=_("Requested by the buyer"))

@@ -1,0 +1,48 @@
+"""Shared pieces of the buyer site (the HTML door): domain errors as pages, form errors and messages.
+
+Views call services and hand any `DomainError` to these helpers, so every page
+maps errors the same way (CONVENTIONS.md, "One service, two doors"): input
+errors become field errors, anticipated refusals a non-field error or a
+message, and `Busy` (a lock timeout) the "very busy, try again" page, 503.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django import forms
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+
+from ticketing.errors import Busy, DomainError
+
+
+def busy_response(request: HttpRequest, exc: Busy | None = None) -> HttpResponse:
+    """The "very busy, try again" page: 503 with `Retry-After`, nothing was changed."""
+    exc = exc or Busy()
+    response = render(request, "503.html", {"detail": exc.detail}, status=503)
+    response["Retry-After"] = str(getattr(exc, "retry_after", Busy.retry_after))
+    return response
+
+
+def form_add_domain_error(form: forms.Form, exc: DomainError) -> None:
+    """Put a domain error on a form: its field errors where the form has the field, else the detail."""
+    placed = False
+    for field, messages in (exc.errors or {}).items():
+        if field in form.fields:
+            for message in messages:
+                form.add_error(field, message)
+            placed = True
+    if not placed:
+        form.add_error(None, exc.detail)
+
+
+def token_query(token: str | None) -> str:
+    """`?token=...` for guest links (empty when the page was opened without a token)."""
+    return f"?{urlencode({'token': token})}" if token else ""
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: the site's page for a refused form (usually an old tab or blocked cookies)."""
+    return render(request, "403_csrf.html", {"title": _("Form expired")}, status=403)
