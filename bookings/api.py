@@ -6,7 +6,6 @@ Paying and refunding are in `payments.api` (imports flow payments -> bookings).
 from __future__ import annotations
 
 from django.http import Http404
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
@@ -16,7 +15,7 @@ from rest_framework.response import Response
 from bookings.models import Booking, Ticket
 from bookings.selectors import booking_get_visible, booking_list_for_user
 from bookings.services import LineItem, booking_cancel, booking_reserve
-from events.permissions import events_visible_to
+from events.permissions import event_visible_to
 from ticketing.api import BookingsThrottle, ScopedThrottleMixin, StrictInput, query_filters
 from ticketing.api_schema import READ_ERRORS, WRITE_ERRORS
 from ticketing.idempotency import idempotent
@@ -138,14 +137,16 @@ class BookingListCreateApi(ScopedThrottleMixin, GenericAPIView):
     def post(self, request):
         data = BookingInput(data=request.data)
         data.is_valid(raise_exception=True)
-        event = get_object_or_404(events_visible_to(request.user), pk=data.validated_data["event"])
+        event = event_visible_to(request.user, data.validated_data["event"])
+        if event is None:
+            raise Http404
         booking = booking_reserve(
             event=event,
             items=[LineItem(i["ticket_type"], i["quantity"]) for i in data.validated_data["items"]],
             email=data.validated_data.get("email", ""),
             buyer=request.user,
         )
-        return Response(booking_output(booking), status=status.HTTP_201_CREATED)
+        return Response(BookingOutput(booking).data, status=status.HTTP_201_CREATED)  # relations attached
 
 
 class BookingDetailApi(ScopedThrottleMixin, GenericAPIView):

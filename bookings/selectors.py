@@ -155,3 +155,16 @@ def booking_items(booking: Booking) -> list[dict]:
         line["quantity"] += 1
         line["subtotal"] += ticket.price
     return list(lines.values())
+
+
+def booking_with_relations(booking: Booking, *, tickets: list[Ticket], payments: list) -> Booking:
+    """`booking` with its tickets and payments attached as if prefetched, so that rendering it
+    (`booking.tickets.all()`, `booking.payments.all()`) runs no query. For a service that has
+    just written these rows and knows them all."""
+    cache = {}
+    for name, rows in (("tickets", tickets), ("payments", payments)):
+        queryset = getattr(booking, name).get_queryset()  # unevaluated: runs no query
+        queryset._result_cache, queryset._prefetch_done = list(rows), True  # what prefetch_related stores
+        cache[name] = queryset
+    booking._prefetched_objects_cache = cache
+    return booking

@@ -18,22 +18,26 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from copy import copy
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.db import connection
 from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from bookings.models import Booking, Ticket
+from bookings.selectors import booking_with_relations
 from events.models import Event, TicketType
-from ticketing.db import locking_atomic
+from ticketing.db import Statement, execute_together, insert_statement, locking_atomic, mark_saved, update_statement
 from ticketing.errors import (
     Busy,
     EventNotPublished,
@@ -93,8 +97,7 @@ def booking_reserve(
                 event, types = _reread(event, types)
             if _shortfall(event, types, quantities):
                 raise _sold_out(event, types, quantities)
-        _move_counters(event=event, per_type=quantities, held=+1)
-        booking = Booking.objects.create(
+        booking = Booking(
             event=event,
             buyer=buyer if buyer is not None and buyer.is_authenticated else None,
             email=email,
@@ -103,12 +106,23 @@ def booking_reserve(
             total=sum((types[pk].price * n for pk, n in quantities.items()), Decimal("0.00")),
             currency=event.currency,
         )
-        Ticket.objects.bulk_create(
-            Ticket(booking=booking, ticket_type_id=pk, price=types[pk].price, status=Ticket.Status.HELD)
+        tickets = [
+            Ticket(booking=booking, ticket_type=types[pk], price=types[pk].price, status=Ticket.Status.HELD)
             for pk, n in quantities.items()
             for _i in range(n)
+        ]
+        # The rest of the locked section is one statement: counters, booking, tickets, and a
+        # fresh look at the event (see `_lock_inventory`).
+        latest = execute_together(
+            [*_counter_updates(event=event, per_type=quantities, held=+1),
+             insert_statement([booking]), insert_statement(tickets)],
+            then=_EVENT_STATE.select(event.pk),
         )
-    return booking
+        if event.capacity is None:
+            _check_sellable(_EVENT_STATE.apply(event, latest), types, quantities, now)  # raising rolls back
+        mark_saved([booking, *tickets])
+    tickets.sort(key=lambda t: (t.ticket_type.position, t.pk))
+    return booking_with_relations(booking, tickets=tickets, payments=[])
 
 
 def _merge_items(items: Sequence[LineItem]) -> dict[uuid.UUID, int]:
@@ -155,16 +169,45 @@ def _lock_inventory(event: Event, type_ids: Iterable[uuid.UUID]) -> tuple[Event,
         event = Event.objects.select_for_update(no_key=True).get(pk=event.pk)
     rows = TicketType.objects.select_for_update(no_key=True).filter(event_id=event.pk, pk__in=ids).order_by("pk")
     types = {tt.pk: tt for tt in rows}
-    if event.capacity is None:
-        # Read after the type locks so a concurrent event_cancel (which locks
-        # every type) is seen; one primary-key read.
-        event = Event.objects.get(pk=event.pk)
-        if event.capacity is not None:
-            raise Busy()
     if len(types) != len(ids):
         raise InvalidInput(_("Unknown ticket type for this event."),
                            errors={"items": [_("Unknown ticket type for this event.")]})
     return event, types
+
+
+class _EventState:
+    """The event columns a reservation on an uncapped event must see fresh, after its type locks.
+
+    An uncapped event's row is not locked, so the caller's copy may be stale: a concurrent
+    `event_cancel` (which locks every type) or a change of dates may have committed while this
+    transaction waited for the type locks. The reservation reads these columns again in the
+    statement that writes the hold (no extra round trip) and checks them: a change rolls the
+    hold back. A capacity set meanwhile would need the event row locked after the types,
+    against the global order, so it is refused as `Busy` and the retry takes the capped path.
+    """
+
+    columns = ("status", "starts_at", "capacity")
+
+    @cached_property
+    def _sql(self) -> str:
+        # Compiled once: the ORM's compilation costs more than the query on the hot path.
+        sql, params = Event.objects.filter(pk=uuid.UUID(int=0)).values_list(*self.columns).query.sql_with_params()
+        assert len(params) == 1
+        return sql
+
+    def select(self, pk) -> Statement:
+        return self._sql, [pk]
+
+    def apply(self, event: Event, row: tuple) -> Event:
+        latest = copy(event)
+        for column, value in zip(self.columns, row, strict=True):
+            setattr(latest, column, value)
+        if latest.capacity is not None:
+            raise Busy()
+        return latest
+
+
+_EVENT_STATE = _EventState()
 
 
 def _reread(event: Event, types: Mapping[uuid.UUID, TicketType]) -> tuple[Event, dict[uuid.UUID, TicketType]]:
@@ -256,9 +299,17 @@ def _reclaim_expired_holds(event: Event, types: Mapping[uuid.UUID, TicketType], 
 def _move_counters(*, event: Event, per_type: Mapping[uuid.UUID, int], held: int = 0, sold: int = 0) -> None:
     """Add `held * n` and `sold * n` to each ticket type's counters (n per type) and
     to the event's while it is capped. One UPDATE per table."""
+    with connection.cursor() as cursor:
+        for sql, params in _counter_updates(event=event, per_type=per_type, held=held, sold=sold):
+            cursor.execute(sql, params)
+
+
+def _counter_updates(*, event: Event, per_type: Mapping[uuid.UUID, int], held: int = 0,
+                     sold: int = 0) -> list[Statement]:
+    """The UPDATEs `_move_counters` runs (none when nothing moves)."""
     per_type = {pk: n for pk, n in per_type.items() if n}
     if not per_type:
-        return
+        return []
 
     def delta(sign: int):
         if len(per_type) == 1:
@@ -270,12 +321,14 @@ def _move_counters(*, event: Event, per_type: Mapping[uuid.UUID, int], held: int
         changes["held"] = F("held") + delta(held)
     if sold:
         changes["sold"] = F("sold") + delta(sold)
-    TicketType.objects.filter(pk__in=list(per_type)).update(**changes)
+    statements = [update_statement(TicketType.objects.filter(pk__in=list(per_type)), **changes)]
     if event.capacity is not None:
         total = sum(per_type.values())
-        Event.objects.filter(pk=event.pk).update(
-            **{field: F(field) + sign * total for field, sign in (("held", held), ("sold", sold)) if sign}
-        )
+        statements.append(update_statement(
+            Event.objects.filter(pk=event.pk),
+            **{field: F(field) + sign * total for field, sign in (("held", held), ("sold", sold)) if sign},
+        ))
+    return statements
 
 
 def _held_per_type(booking_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:

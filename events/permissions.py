@@ -42,3 +42,13 @@ def events_visible_to(user) -> QuerySet[Event]:
     return Event.objects.filter(
         Q(status__in=[Event.Status.PUBLISHED, Event.Status.CANCELLED]) | Q(organizer_id__in=organizer_ids(user))
     )
+
+
+def event_visible_to(user, pk) -> Event | None:
+    """One event if `events_visible_to(user)` holds it, else None. A primary-key read, then the
+    rule in Python: the reservation path pays one cheap query, not a query per organizer check."""
+    event = Event.objects.filter(pk=pk).first()
+    if event is None:
+        return None
+    public = event.status in (Event.Status.PUBLISHED, Event.Status.CANCELLED)
+    return event if public or can_manage_event(user, event) else None

@@ -8,11 +8,14 @@ On SQLite (IMMEDIATE transactions) the database-wide write lock plays the same
 role; "database is locked" becomes `Busy` too.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, router, transaction
+from django.db.models import Model, QuerySet
+from django.db.models.sql import InsertQuery, UpdateQuery
 
 from ticketing.errors import Busy
 
@@ -42,3 +45,59 @@ def locking_atomic() -> Iterator[None]:
         if _is_busy_error(exc):
             raise Busy() from exc
         raise
+
+
+# --- Several writes in one round trip ----------------------------------------------------------
+
+Statement = tuple[str, Sequence[Any]]
+
+
+def update_statement(queryset: QuerySet, **changes: Any) -> Statement:
+    """The SQL and parameters `queryset.update(**changes)` would run, without running it."""
+    query = queryset.query.chain(UpdateQuery)
+    query.add_update_values(changes)
+    return query.get_compiler(queryset.db).as_sql()
+
+
+def insert_statement(objs: Sequence[Model]) -> Statement:
+    """The SQL and parameters that insert `objs` (one model, defaults and auto_now filled in)
+    in one statement, as `bulk_create` would, without running it. The objects are marked saved
+    once the statement has run (`mark_saved`)."""
+    model = type(objs[0])
+    fields = [f for f in model._meta.concrete_fields if not f.generated]
+    query = InsertQuery(model)
+    query.insert_values(fields, objs, raw=False)
+    [statement] = query.get_compiler(using=router.db_for_write(model)).as_sql()
+    return statement
+
+
+def mark_saved(objs: Iterable[Model], using: str = DEFAULT_DB_ALIAS) -> None:
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = using
+
+
+def execute_together(writes: Sequence[Statement], then: Statement) -> tuple | None:
+    """Run `writes` (INSERT/UPDATE/DELETE statements, in order), then the query `then`; return its
+    first row.
+
+    On PostgreSQL this is one statement, so one round trip: the writes become data-modifying
+    CTEs (`WITH w0 AS (UPDATE ...), w1 AS (INSERT ...) SELECT ...`), which PostgreSQL runs
+    exactly once each, whether or not the query refers to them. The query sees the database as
+    it was when the statement started — in a transaction that already holds its row locks, the
+    latest committed state — but not the writes' own effects: it must not read the rows the
+    writes touch. Elsewhere (SQLite) the statements run one after the other.
+
+    This is how a reservation keeps its locked section short: the hot row is locked by one
+    statement, and everything else it writes goes in this one before the commit.
+    """
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            for sql, params in writes:
+                cursor.execute(sql, params)
+            cursor.execute(*then)
+            return cursor.fetchone()
+        ctes = ", ".join(f"w{i} AS ({sql})" for i, (sql, _params) in enumerate(writes))
+        params = [p for _sql, write_params in writes for p in write_params]
+        cursor.execute(f"WITH {ctes} {then[0]}", [*params, *then[1]])
+        return cursor.fetchone()

@@ -394,6 +394,45 @@ def test_cancelling_an_uncapped_event_while_a_reservation_is_inside_its_lock_doe
 
 
 @pytest.mark.usefixtures("generous_lock_timeout")
+@pytest.mark.parametrize("change", ["cancelled", "capped", "started"])
+def test_a_reservation_that_waited_for_its_ticket_type_sees_what_changed_the_event_meanwhile(change):
+    """An uncapped event's row is not locked by a reservation: the event is read again in the
+    statement that writes the hold, after the type lock, and a change made meanwhile (the event
+    cancelled, a venue cap set, the event moved into the past) rolls the hold back."""
+    event = EventFactory(starts_at=timezone.now() + timedelta(days=7))  # no cap
+    tt = TicketTypeFactory(event=event, capacity=10)
+    changes = {"cancelled": {"status": Event.Status.CANCELLED}, "capped": {"capacity": 100},
+               "started": {"starts_at": timezone.now() - timedelta(minutes=1)}}[change]
+    locked, commit = threading.Event(), threading.Event()
+
+    def change_the_event():  # what event_cancel / event_update do: lock the types, change the event
+        with transaction.atomic():
+            TicketType.objects.select_for_update(no_key=True).get(pk=tt.pk)
+            Event.objects.filter(pk=event.pk).update(**changes)
+            locked.set()
+            commit.wait(JOIN_TIMEOUT)
+
+    changer = Worker("change", change_the_event)
+    buyer = Worker("reserve", lambda: reserve(tt, 2, event=event))  # with the event as read before
+    try:
+        changer.start()
+        assert locked.wait(JOIN_TIMEOUT)
+        assert buyer.start_and_wait_until_blocked()
+    finally:
+        commit.set()
+        for worker in (changer, buyer):
+            if worker.ident:
+                worker.join(JOIN_TIMEOUT)
+    assert not any(w.is_alive() for w in (changer, buyer))
+
+    expected = {"cancelled": "event_not_published", "capped": "busy", "started": "sales_closed"}[change]
+    assert getattr(buyer.outcome.error, "code", buyer.outcome.error) == expected
+    tt.refresh_from_db()
+    assert (tt.held, tt.sold) == (0, 0)
+    assert not Booking.objects.exists() and not Ticket.objects.exists()
+
+
+@pytest.mark.usefixtures("generous_lock_timeout")
 def test_setting_an_event_cap_while_a_reservation_is_in_flight_keeps_the_event_counters_right():
     from events.services import event_update
 

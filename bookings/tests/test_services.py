@@ -264,6 +264,50 @@ def test_reserve_cost_does_not_grow_with_tickets_already_sold():
     assert queries_for_one_reservation(empty) == queries_for_one_reservation(busy)
 
 
+def test_reserve_locks_the_hot_row_for_one_statement_and_the_commit():
+    """DESIGN section 6: the hot row is locked by one statement; everything the reservation writes
+    (counters, booking, tickets, a fresh read of the event) goes in the next, then the commit."""
+    tt = TicketTypeFactory(capacity=10)
+    with CaptureQueriesContext(connection) as ctx:
+        reserve(tt, 2)
+    sql = [q["sql"] for q in ctx.captured_queries]
+    locks = [i for i, q in enumerate(sql) if "FOR NO KEY UPDATE" in q]
+    assert len(locks) == 1
+    after_lock = sql[locks[0] + 1:]
+    assert len(after_lock) == 2 and after_lock[1].startswith("RELEASE SAVEPOINT")  # the test's commit
+    assert after_lock[0].startswith("WITH ") and after_lock[0].count("INSERT INTO") == 2
+
+
+def test_the_reserved_booking_comes_with_its_tickets_and_renders_without_a_query():
+    event = EventFactory()
+    late, early = TicketTypeFactory(event=event, position=2), TicketTypeFactory(event=event, position=1)
+    booking = booking_reserve(event=event, items=[LineItem(late, 1), LineItem(early, 2)], email="a@example.com")
+
+    with CaptureQueriesContext(connection) as ctx:
+        tickets = [(t.ticket_type_id, t.status, t.code, t.price) for t in booking.tickets.all()]
+        payments = list(booking.payments.all())
+    assert ctx.captured_queries == []
+    assert tickets == [(t.ticket_type_id, t.status, t.code, t.price) for t in Ticket.objects.filter(booking=booking)]
+    assert [t[0] for t in tickets] == [early.pk, early.pk, late.pk]  # the model's ordering
+    assert payments == [] and not booking._state.adding
+    assert Booking.objects.get(pk=booking.pk).created_at == booking.created_at
+
+
+def test_reserve_writes_the_same_rows_statement_by_statement_where_ctes_cannot_write(monkeypatch):
+    """SQLite (the embedded default) has no data-modifying CTEs: the same statements run one by one."""
+    tt = TicketTypeFactory(capacity=5, event__capacity=50)
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    with CaptureQueriesContext(connection) as ctx:
+        booking = reserve(tt, 2)
+    monkeypatch.undo()
+
+    assert not any(q["sql"].startswith("WITH ") for q in ctx.captured_queries)
+    assert counters(tt) == (0, 2)
+    tt.event.refresh_from_db()
+    assert (tt.event.sold, tt.event.held) == (0, 2)
+    assert statuses(Booking.objects.get(pk=booking.pk)) == ["held", "held"]
+
+
 # --- booking_cancel ------------------------------------------------------------
 
 
