@@ -1,0 +1,1 @@
+"""Benchmarks of the hot on-sale (see run.py); they report, they are not tests."""

@@ -1,0 +1,40 @@
+"""The database's own ceiling for the reserve transaction: pgbench running bench/reserve.sql."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from bench import infra
+
+SCRIPT = Path(__file__).with_name("reserve.sql")
+
+
+def _number(pattern: str, text: str) -> float | None:
+    match = re.search(pattern, text)
+    return float(match.group(1)) if match else None
+
+
+def reserve_tps(*, clients: int, duration: int, event_id: str, ticket_type_id: str) -> dict:
+    """`clients` connections run the reserve transaction on one ticket type for `duration` seconds."""
+    binary = shutil.which("pgbench")
+    if binary is None:
+        return {"skipped": "pgbench is not installed (Debian: postgresql-client)"}
+    used = max(1, min(clients, infra.pg_free_connections()))
+    cmd = [binary, "-h", "127.0.0.1", "-U", "postgres", "-n", "-f", str(SCRIPT),
+           # -M simple pastes variables into the SQL as they are: the quotes make them literals.
+           "-D", f"event='{event_id}'", "-D", f"tt='{ticket_type_id}'",
+           "-c", str(used), "-j", str(min(used, 2)), "-T", str(duration), infra.DB_NAME]
+    result = infra.run(cmd, timeout=duration + 120)
+    output = result.stdout + result.stderr
+    if result.returncode:
+        return {"clients": used, "error": output.strip().splitlines()[-3:]}
+    return {
+        "clients": used,
+        "capped": used < clients,
+        "tps": _number(r"tps = ([\d.]+) \(without initial connection time\)", output),
+        "latency_avg_ms": _number(r"latency average = ([\d.]+) ms", output),
+        "transactions": int(_number(r"number of transactions actually processed: (\d+)", output) or 0),
+        "failed": int(_number(r"number of failed transactions: (\d+)", output) or 0),
+    }
