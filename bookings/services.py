@@ -189,16 +189,22 @@ class _EventState:
     columns = ("status", "starts_at", "capacity")
 
     @cached_property
-    def _sql(self) -> str:
-        # Compiled once: the ORM's compilation costs more than the query on the hot path.
-        sql, params = Event.objects.filter(pk=uuid.UUID(int=0)).values_list(*self.columns).query.sql_with_params()
+    def _compiled(self):
+        # Compiled once: the ORM's compilation costs more than the query on the hot path. The
+        # compiler is kept for its converters (SQLite returns datetimes as text).
+        queryset = Event.objects.filter(pk=uuid.UUID(int=0)).values_list(*self.columns)
+        compiler = queryset.query.get_compiler(using=queryset.db)
+        sql, params = compiler.as_sql()
         assert len(params) == 1
-        return sql
+        return sql, compiler, compiler.get_converters([expression for expression, _sql, _alias in compiler.select])
 
     def select(self, pk) -> Statement:
-        return self._sql, [pk]
+        return self._compiled[0], [Event._meta.pk.get_db_prep_value(pk, connection)]  # as the ORM binds it
 
     def apply(self, event: Event, row: tuple) -> Event:
+        _sql, compiler, converters = self._compiled
+        if converters:
+            [row] = compiler.apply_converters([row], converters)
         latest = copy(event)
         for column, value in zip(self.columns, row, strict=True):
             setattr(latest, column, value)
