@@ -83,8 +83,11 @@ def booking_reserve(
     One transaction: lock the event (when capped) and the requested ticket
     types, check the rules on the locked rows, reclaim expired holds of those
     types if short, then take the capacity with `F()` updates and create the
-    booking and its tickets. Cost does not depend on how many tickets are
-    already sold: only counters are read.
+    booking and its tickets — on PostgreSQL in a single statement, so the hot
+    rows stay locked for that statement and the commit only. Cost does not
+    depend on how many tickets are already sold: only counters are read.
+    Returns the booking with its tickets (and no payments) attached: rendering
+    it needs no query.
     """
     quantities = _merge_items(items)
     email = _booking_email(email, buyer)
@@ -112,7 +115,7 @@ def booking_reserve(
             for _i in range(n)
         ]
         # The rest of the locked section is one statement: counters, booking, tickets, and a
-        # fresh look at the event (see `_lock_inventory`).
+        # fresh look at an uncapped event (see `_EventState`).
         latest = execute_together(
             [*_counter_updates(event=event, per_type=quantities, held=+1),
              insert_statement([booking]), insert_statement(tickets)],
