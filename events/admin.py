@@ -38,11 +38,13 @@ from events.services import (
     TICKET_TYPE_FIELDS,
     event_create,
     event_delete,
+    event_has_bookings,
     event_publish,
     event_unpublish,
     event_update,
     ticket_type_create,
     ticket_type_delete,
+    ticket_type_has_tickets,
     ticket_type_update,
 )
 from ticketing.errors import DomainError
@@ -87,6 +89,11 @@ class TicketTypeForm(ServiceErrorsForm):
                   "position"]
 
 
+def _available(ticket_type: TicketType):
+    """The catalogue's availability of a saved ticket type; a dash on an unsaved form row."""
+    return "–" if ticket_type.pk is None or ticket_type._state.adding else ticket_type_available(ticket_type)
+
+
 def _service_fields(form, allowed, *, changed_only: bool) -> dict:
     names = form.changed_data if changed_only else form.cleaned_data
     return {name: form.cleaned_data[name] for name in names if name in allowed and name in form.cleaned_data}
@@ -103,9 +110,7 @@ class TicketTypeInline(ServiceInlineMixin, OrganizerScopedInline, admin.TabularI
 
     @admin.display(description=gettext_lazy("available"))
     def available(self, obj: TicketType):
-        if obj.pk is None or obj._state.adding:
-            return "–"
-        return ticket_type_available(obj)
+        return _available(obj)
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("event")
@@ -133,7 +138,7 @@ class TicketTypeAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
 
     @admin.display(description=gettext_lazy("available"))
     def available(self, obj: TicketType):
-        return "–" if obj.pk is None or obj._state.adding else ticket_type_available(obj)
+        return _available(obj)
 
     def get_readonly_fields(self, request, obj=None):
         # A ticket type never moves to another event.
@@ -164,9 +169,7 @@ class TicketTypeAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
 
     def get_deleted_objects(self, objs, request):
         # A booked ticket type is never deleted; say so without collecting its tickets.
-        from bookings.models import Ticket
-
-        booked = [obj for obj in objs if Ticket.objects.filter(ticket_type_id=obj.pk).exists()]
+        booked = [obj for obj in objs if ticket_type_has_tickets(obj)]
         if booked:
             return [], {}, set(), [_("%(type)s has been booked: set its capacity to what is sold instead.")
                                    % {"type": t} for t in booked]
@@ -356,9 +359,7 @@ class EventAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
     def get_deleted_objects(self, objs, request):
         # An event with bookings is never deleted (cancel it); say so without
         # collecting every booking and ticket for the confirmation page.
-        from bookings.models import Booking
-
-        booked = [obj for obj in objs if Booking.objects.filter(event_id=obj.pk).exists()]
+        booked = [obj for obj in objs if event_has_bookings(obj)]
         if booked:
             return [], {}, set(), [_("%(event)s has bookings: cancel it instead.") % {"event": e} for e in booked]
         return super().get_deleted_objects(objs, request)

@@ -35,6 +35,7 @@ from events.admin_scoping import scope_queryset
 from events.models import Event, TicketType
 from events.selectors import availability_for_event
 from payments.models import Payment, Refund
+from payments.selectors import payments_stuck_processing, refunds_failed_unretried, refunds_stuck_pending
 
 # --- Sales dashboard -------------------------------------------------------------------------
 
@@ -64,10 +65,15 @@ CHART_WIDTH, CHART_HEIGHT, CHART_MAX_DAYS = 720, 180, 90
 CENTS = Decimal("0.01")
 
 
+def revenue_tickets():
+    """The tickets whose prices are revenue: issued ones (refunded tickets are not revenue)."""
+    return Ticket.objects.filter(status=Ticket.Status.ISSUED)
+
+
 def event_revenue(event_ids: Iterable) -> dict:
     """Revenue per event: the prices of its issued tickets (refunded tickets are not revenue)."""
     rows = (
-        Ticket.objects.filter(ticket_type__event_id__in=list(event_ids), status=Ticket.Status.ISSUED)
+        revenue_tickets().filter(ticket_type__event_id__in=list(event_ids))
         .values("ticket_type__event_id").annotate(revenue=Sum("price")).order_by()
     )
     return {row["ticket_type__event_id"]: row["revenue"] for row in rows}
@@ -77,7 +83,7 @@ def type_sales(event: Event, availability=None) -> list[TypeSales]:
     """Sold / held / available (the catalogue's definition) and revenue of each ticket type."""
     availability = availability or availability_for_event(event=event)
     revenue = dict(
-        Ticket.objects.filter(ticket_type__event_id=event.pk, status=Ticket.Status.ISSUED)
+        revenue_tickets().filter(ticket_type__event_id=event.pk)
         .values("ticket_type_id").annotate(revenue=Sum("price")).order_by()
         .values_list("ticket_type_id", "revenue")
     )
@@ -116,27 +122,6 @@ def sold_per_day(event: Event) -> list[DayBar]:
     return bars
 
 
-def stuck_payments(payments=None):
-    """Payments authorized but not captured for longer than the reconciler waits (booking still processing)."""
-    cutoff = timezone.now() - timedelta(seconds=settings.PAYMENT_STUCK_AFTER_SECONDS)
-    payments = Payment.objects.all() if payments is None else payments
-    return payments.filter(booking__status=Booking.Status.PROCESSING, status=Payment.Status.AUTHORIZED,
-                           updated_at__lt=cutoff)
-
-
-def failed_refunds(refunds=None):
-    """Refunds the gateway refused that nobody has retried yet."""
-    refunds = Refund.objects.all() if refunds is None else refunds
-    return refunds.filter(status=Refund.Status.FAILED, retries__isnull=True)
-
-
-def stuck_refunds(refunds=None):
-    """Refunds still pending after the reconciler's deadline."""
-    cutoff = timezone.now() - timedelta(seconds=settings.PAYMENT_STUCK_AFTER_SECONDS)
-    refunds = Refund.objects.all() if refunds is None else refunds
-    return refunds.filter(status=Refund.Status.PENDING, updated_at__lt=cutoff)
-
-
 def dashboard_view(model_admin, request, event: Event) -> TemplateResponse:
     availability = availability_for_event(event=event)
     types = type_sales(event, availability)
@@ -162,15 +147,15 @@ def dashboard_view(model_admin, request, event: Event) -> TemplateResponse:
             "last_day": bars[-1].day if bars else None,
         },
         "stuck_payments": list(
-            stuck_payments(Payment.objects.filter(booking__event_id=event.pk)).select_related("booking")
+            payments_stuck_processing(Payment.objects.filter(booking__event_id=event.pk)).select_related("booking")
             .order_by("updated_at")
         ),
         "stuck_refunds": list(
-            stuck_refunds(Refund.objects.filter(payment__booking__event_id=event.pk))
+            refunds_stuck_pending(Refund.objects.filter(payment__booking__event_id=event.pk))
             .select_related("payment__booking").order_by("updated_at")
         ),
         "failed_refunds": list(
-            failed_refunds(Refund.objects.filter(payment__booking__event_id=event.pk))
+            refunds_failed_unretried(Refund.objects.filter(payment__booking__event_id=event.pk))
             .select_related("payment__booking").order_by("created_at")
         ),
         "stuck_after_minutes": max(1, settings.PAYMENT_STUCK_AFTER_SECONDS // 60),
@@ -201,7 +186,7 @@ def with_sales(queryset):
         )
 
     revenue = Subquery(
-        Ticket.objects.filter(ticket_type__event_id=OuterRef("pk"), status=Ticket.Status.ISSUED).order_by()
+        revenue_tickets().filter(ticket_type__event_id=OuterRef("pk")).order_by()
         .values("ticket_type__event_id").annotate(total=Sum("price")).values("total"),
         output_field=DecimalField(max_digits=14, decimal_places=2),
     )

@@ -78,7 +78,7 @@ def event_update(*, event: Event, **fields: Any) -> Event:
         locked = Event.objects.select_for_update(no_key=True).get(pk=event.pk)
         if locked.status == Event.Status.CANCELLED:
             raise InvalidTransition(_("A cancelled event cannot be changed."))
-        if "currency" in fields and fields["currency"] != locked.currency and locked.bookings.exists():
+        if "currency" in fields and fields["currency"] != locked.currency and event_has_bookings(locked):
             raise HasSales(_("The currency cannot change once tickets have been booked."))
         capacity_changes = "capacity" in fields and fields["capacity"] != locked.capacity
         for name, value in fields.items():
@@ -131,11 +131,21 @@ def event_unpublish(*, event: Event) -> Event:
     return event
 
 
+def event_has_bookings(event: Event) -> bool:
+    """An event that ever had a booking keeps its currency and is never deleted (cancel it instead)."""
+    return event.bookings.exists()
+
+
+def ticket_type_has_tickets(ticket_type: TicketType) -> bool:
+    """A ticket type that ever had a ticket booked is never deleted."""
+    return ticket_type.tickets.exists()
+
+
 @transaction.atomic
 def event_delete(*, event: Event) -> None:
     """Delete an event that never had a booking; otherwise `HasSales` (cancel it instead)."""
     locked = Event.objects.select_for_update(no_key=True).get(pk=event.pk)
-    if locked.bookings.exists():
+    if event_has_bookings(locked):
         raise HasSales()
     locked.delete()
 
@@ -187,6 +197,6 @@ def ticket_type_delete(*, ticket_type: TicketType) -> None:
     """Delete a ticket type no ticket was ever booked for; otherwise `HasSales`."""
     with locking_atomic():
         locked = TicketType.objects.select_for_update(no_key=True).get(pk=ticket_type.pk)
-        if locked.tickets.exists():
+        if ticket_type_has_tickets(locked):
             raise HasSales(_("Tickets of this type have been booked; set its capacity to what is sold instead."))
         locked.delete()

@@ -15,10 +15,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from bookings.admin import ReadOnlyAdminMixin
-from events import admin_views
 from events.admin_forms import run_for_each
 from events.admin_scoping import OrganizerScopedAdmin, OrganizerScopedInline
 from payments.models import Payment, Refund
+from payments.selectors import payments_stuck_processing, refunds_failed_unretried, refunds_stuck_pending
 from payments.services import refund_retry
 
 PAYMENT_FIELDS = ["amount", "currency", "status", "card_brand", "card_last4", "gateway_reference", "failure_code",
@@ -49,7 +49,7 @@ class PaymentAttentionFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "stuck":
-            return admin_views.stuck_payments(queryset)
+            return payments_stuck_processing(queryset)
         return queryset
 
 
@@ -85,9 +85,9 @@ class RefundAttentionFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "failed":
-            return admin_views.failed_refunds(queryset)
+            return refunds_failed_unretried(queryset)
         if self.value() == "stuck":
-            return admin_views.stuck_refunds(queryset)
+            return refunds_stuck_pending(queryset)
         return queryset
 
 

@@ -37,6 +37,7 @@ from bookings.services import (
 from events.models import Event
 from payments.gateway import Card, Declined, GatewayUnavailable, card_errors, get_gateway
 from payments.models import Payment, Refund
+from payments.selectors import payments_stuck_authorized, refunds_stuck_pending, stuck_cutoff
 from ticketing.db import locking_atomic
 from ticketing.errors import (
     Busy,
@@ -415,11 +416,11 @@ def payments_reconcile() -> Reconciled:
     from payments.tasks import payment_capture_task, refund_process_task
 
     result = Reconciled()
-    cutoff = timezone.now() - timedelta(seconds=settings.PAYMENT_STUCK_AFTER_SECONDS)
-    for pk in Payment.objects.filter(status=P.AUTHORIZED, updated_at__lt=cutoff).values_list("pk", flat=True):
+    cutoff = stuck_cutoff()
+    for pk in payments_stuck_authorized().values_list("pk", flat=True):
         payment_capture_task.delay(str(pk))
         result.captures_requeued += 1
-    for pk in Refund.objects.filter(status=Refund.Status.PENDING, updated_at__lt=cutoff).values_list("pk", flat=True):
+    for pk in refunds_stuck_pending().values_list("pk", flat=True):
         refund_process_task.delay(str(pk))
         result.refunds_requeued += 1
     for pk in Payment.objects.filter(status=P.PENDING, updated_at__lt=cutoff).values_list("pk", flat=True):
