@@ -16,7 +16,7 @@ from bookings.models import Booking, Ticket
 from bookings.selectors import booking_get_visible, booking_list_for_user
 from bookings.services import LineItem, booking_cancel, booking_reserve
 from events.permissions import event_visible_to
-from ticketing.api import BookingsThrottle, ScopedThrottleMixin, StrictInput, query_filters
+from ticketing.api import BookingsThrottle, Rendered, ScopedThrottleMixin, StrictInput, query_filters, validated
 from ticketing.api_schema import READ_ERRORS, WRITE_ERRORS
 from ticketing.idempotency import idempotent
 
@@ -49,7 +49,7 @@ class PaymentSummary(serializers.Serializer):
     failure_code = serializers.CharField()
 
 
-class BookingOutput(serializers.ModelSerializer):
+class BookingOutput(Rendered, serializers.ModelSerializer):
     tickets = TicketOutput(many=True, read_only=True)
     payments = PaymentSummary(many=True, read_only=True)
 
@@ -96,7 +96,7 @@ def visible_booking(request, pk) -> Booking:
 
 
 def booking_output(booking: Booking) -> dict:
-    return BookingOutput(_with_related(Booking.objects.filter(pk=booking.pk)).get()).data
+    return BookingOutput.render(_with_related(Booking.objects.filter(pk=booking.pk)).get())
 
 
 # --- Views -----------------------------------------------------------------------------------
@@ -129,24 +129,23 @@ class BookingListCreateApi(ScopedThrottleMixin, GenericAPIView):
         if "status" in filters:
             qs = qs.filter(status=filters["status"])
         page = self.paginate_queryset(_with_related(qs))
-        return self.get_paginated_response(BookingOutput(page, many=True).data)
+        return self.get_paginated_response(BookingOutput.render(page, many=True))
 
     @extend_schema(request=BookingInput, responses={201: BookingOutput, **WRITE_ERRORS}, examples=[RESERVE_EXAMPLE],
                    summary="Reserve tickets: a hold until `expires_at` (409 `sold_out` with what is left)")
     @idempotent()
     def post(self, request):
-        data = BookingInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        event = event_visible_to(request.user, data.validated_data["event"])
+        data = validated(BookingInput, request.data)
+        event = event_visible_to(request.user, data["event"])
         if event is None:
             raise Http404
         booking = booking_reserve(
             event=event,
-            items=[LineItem(i["ticket_type"], i["quantity"]) for i in data.validated_data["items"]],
-            email=data.validated_data.get("email", ""),
+            items=[LineItem(i["ticket_type"], i["quantity"]) for i in data["items"]],
+            email=data.get("email", ""),
             buyer=request.user,
         )
-        return Response(BookingOutput(booking).data, status=status.HTTP_201_CREATED)  # relations attached
+        return Response(BookingOutput.render(booking), status=status.HTTP_201_CREATED)  # relations attached
 
 
 class BookingDetailApi(ScopedThrottleMixin, GenericAPIView):

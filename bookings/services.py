@@ -22,7 +22,6 @@ from copy import copy
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import cached_property
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -37,7 +36,15 @@ from django.utils.translation import ngettext
 from bookings.models import Booking, Ticket
 from bookings.selectors import booking_with_relations
 from events.models import Event, TicketType
-from ticketing.db import Statement, execute_together, insert_statement, locking_atomic, mark_saved, update_statement
+from ticketing.db import (
+    PreparedQuery,
+    Statement,
+    execute_together,
+    insert_statement,
+    locking_atomic,
+    mark_saved,
+    update_statement,
+)
 from ticketing.errors import (
     Busy,
     EventNotPublished,
@@ -169,13 +176,23 @@ def _lock_inventory(event: Event, type_ids: Iterable[uuid.UUID]) -> tuple[Event,
     """
     ids = sorted(set(type_ids))
     if event.capacity is not None:
-        event = Event.objects.select_for_update(no_key=True).get(pk=event.pk)
-    rows = TicketType.objects.select_for_update(no_key=True).filter(event_id=event.pk, pk__in=ids).order_by("pk")
-    types = {tt.pk: tt for tt in rows}
+        locked = _LOCK_EVENT.fetch(event=event.pk)
+        if not locked:
+            raise Event.DoesNotExist(f"Event {event.pk} was deleted.")
+        [event] = locked
+    types = {tt.pk: tt for tt in _LOCK_TYPES.fetch(event=event.pk, types=ids)}
     if len(types) != len(ids):
         raise InvalidInput(_("Unknown ticket type for this event."),
                            errors={"items": [_("Unknown ticket type for this event.")]})
     return event, types
+
+
+# The reservation's queries, compiled once (`PreparedQuery`).
+_LOCK_EVENT = PreparedQuery(lambda event: Event.objects.select_for_update(no_key=True).filter(pk=event).order_by())
+_LOCK_TYPES = PreparedQuery(
+    lambda event, types: TicketType.objects.select_for_update(no_key=True)
+    .filter(event_id=event, pk__in=types).order_by("pk")
+)
 
 
 class _EventState:
@@ -190,26 +207,14 @@ class _EventState:
     """
 
     columns = ("status", "starts_at", "capacity")
-
-    @cached_property
-    def _compiled(self):
-        # Compiled once: the ORM's compilation costs more than the query on the hot path. The
-        # compiler is kept for its converters (SQLite returns datetimes as text).
-        queryset = Event.objects.filter(pk=uuid.UUID(int=0)).values_list(*self.columns)
-        compiler = queryset.query.get_compiler(using=queryset.db)
-        sql, params = compiler.as_sql()
-        assert len(params) == 1
-        return sql, compiler, compiler.get_converters([expression for expression, _sql, _alias in compiler.select])
+    query = PreparedQuery(lambda event: Event.objects.filter(pk=event).order_by().values_list(*_EventState.columns))
 
     def select(self, pk) -> Statement:
-        return self._compiled[0], [Event._meta.pk.get_db_prep_value(pk, connection)]  # as the ORM binds it
+        return self.query.statement(event=pk)
 
     def apply(self, event: Event, row: tuple) -> Event:
-        _sql, compiler, converters = self._compiled
-        if converters:
-            [row] = compiler.apply_converters([row], converters)
         latest = copy(event)
-        for column, value in zip(self.columns, row, strict=True):
+        for column, value in zip(self.columns, self.query.convert(row, event=event.pk), strict=True):
             setattr(latest, column, value)
         if latest.capacity is not None:
             raise Busy()
@@ -319,25 +324,33 @@ def _counter_updates(*, event: Event, per_type: Mapping[uuid.UUID, int], held: i
     per_type = {pk: n for pk, n in per_type.items() if n}
     if not per_type:
         return []
-
-    def delta(sign: int):
-        if len(per_type) == 1:
-            return Value(sign * next(iter(per_type.values())))
-        return Case(*[When(pk=pk, then=Value(sign * n)) for pk, n in per_type.items()], output_field=IntegerField())
-
-    changes = {}
-    if held:
-        changes["held"] = F("held") + delta(held)
-    if sold:
-        changes["sold"] = F("sold") + delta(sold)
-    statements = [update_statement(TicketType.objects.filter(pk__in=list(per_type)), **changes)]
+    signs = {column: sign for column, sign in (("held", held), ("sold", sold)) if sign}
+    statements = [_TYPE_COUNTERS.statement(
+        types=list(per_type), **{column: [sign * n for n in per_type.values()] for column, sign in signs.items()},
+    )]
     if event.capacity is not None:
         total = sum(per_type.values())
-        statements.append(update_statement(
-            Event.objects.filter(pk=event.pk),
-            **{field: F(field) + sign * total for field, sign in (("held", held), ("sold", sold)) if sign},
+        statements.append(_EVENT_COUNTERS.statement(
+            event=event.pk, **{column: sign * total for column, sign in signs.items()},
         ))
     return statements
+
+
+def _type_counters(types: list[uuid.UUID], **deltas: list[int]) -> Statement:
+    """Add `deltas[column][i]` to `column` of ticket type `types[i]`."""
+    def delta(values: list[int]):
+        if len(types) == 1:
+            return Value(values[0])
+        return Case(*[When(pk=pk, then=Value(n)) for pk, n in zip(types, values, strict=True)],
+                    output_field=IntegerField())
+
+    return update_statement(TicketType.objects.filter(pk__in=types),
+                            **{column: F(column) + delta(values) for column, values in deltas.items()})
+
+
+_TYPE_COUNTERS = PreparedQuery(_type_counters)
+_EVENT_COUNTERS = PreparedQuery(lambda event, **deltas: update_statement(
+    Event.objects.filter(pk=event), **{column: F(column) + n for column, n in deltas.items()}))
 
 
 def _held_per_type(booking_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:

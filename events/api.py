@@ -22,7 +22,7 @@ from events.services import (
     ticket_type_delete,
     ticket_type_update,
 )
-from ticketing.api import MoneyField, ScopedThrottleMixin, StrictInput, query_filters
+from ticketing.api import MoneyField, Rendered, ScopedThrottleMixin, StrictInput, query_filters, validated
 from ticketing.api_schema import NOT_FOUND, READ_ERRORS, WRITE_ERRORS
 from ticketing.idempotency import idempotent
 
@@ -52,7 +52,7 @@ class TicketTypeInput(StrictInput):
     position = serializers.IntegerField(min_value=0, max_value=32767, required=False)
 
 
-class EventOutput(serializers.ModelSerializer):
+class EventOutput(Rendered, serializers.ModelSerializer):
     organizer = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     available = serializers.SerializerMethodField()
     min_price = serializers.SerializerMethodField()
@@ -170,24 +170,23 @@ class EventListCreateApi(_Api):
         if ordering:
             qs = qs.order_by(ordering, "pk")
         page = self.paginate_queryset(qs)
-        return self.get_paginated_response(EventOutput(page, many=True).data)
+        return self.get_paginated_response(EventOutput.render(page, many=True))
 
     @extend_schema(request=EventCreateInput, responses={201: EventDetailOutput, **WRITE_ERRORS},
                    summary="Create a draft event (organizer members)")
     @idempotent()
     def post(self, request):
-        data = EventCreateInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = dict(data.validated_data)
+        data = validated(EventCreateInput, request.data)
+        fields = dict(data)
         organizer = _organizer_for_create(request, fields.pop("organizer", None))
         event = event_create(organizer=organizer, **fields)
-        return Response(EventDetailOutput(event).data, status=status.HTTP_201_CREATED)
+        return Response(EventDetailOutput.render(event), status=status.HTTP_201_CREATED)
 
 
 class EventDetailApi(_Api):
     @extend_schema(responses={200: EventDetailOutput, **READ_ERRORS}, summary="An event with its ticket types")
     def get(self, request, pk):
-        return Response(EventDetailOutput(_visible_event(request, pk)).data)
+        return Response(EventDetailOutput.render(_visible_event(request, pk)))
 
     @extend_schema(request=EventInput, responses={200: EventDetailOutput, **WRITE_ERRORS},
                    summary="Replace an event's details (its organizer)")
@@ -201,10 +200,9 @@ class EventDetailApi(_Api):
 
     def _update(self, request, pk, *, partial: bool):
         event = _managed_event(request, pk)
-        data = EventInput(data=request.data, partial=partial)
-        data.is_valid(raise_exception=True)
-        event = event_update(event=event, **data.validated_data)
-        return Response(EventDetailOutput(event).data)
+        data = validated(EventInput, request.data, partial=partial)
+        event = event_update(event=event, **data)
+        return Response(EventDetailOutput.render(event))
 
     @extend_schema(responses={204: None, **WRITE_ERRORS},
                    summary="Delete an event without bookings (409 `has_sales` otherwise: cancel it)")
@@ -219,7 +217,7 @@ class EventPublishApi(_Api):
     @idempotent()
     def post(self, request, pk):
         event = event_publish(event=_managed_event(request, pk))
-        return Response(EventDetailOutput(event).data)
+        return Response(EventDetailOutput.render(event))
 
 
 class EventCancelApi(_Api):
@@ -232,7 +230,7 @@ class EventCancelApi(_Api):
         event = _managed_event(request, pk)
         event_cancel_and_refund(event=event)
         event.refresh_from_db()
-        return Response(EventDetailOutput(event).data)
+        return Response(EventDetailOutput.render(event))
 
 
 class TicketTypeListCreateApi(_Api):
@@ -247,9 +245,8 @@ class TicketTypeListCreateApi(_Api):
     @idempotent()
     def post(self, request, pk):
         event = _managed_event(request, pk)
-        data = TicketTypeInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        tt = ticket_type_create(event=event, **data.validated_data)
+        data = validated(TicketTypeInput, request.data)
+        tt = ticket_type_create(event=event, **data)
         return Response(TicketTypeOutput(tt, context={"event": event}).data, status=status.HTTP_201_CREATED)
 
 
@@ -276,9 +273,8 @@ class TicketTypeDetailApi(_Api):
 
     def _update(self, request, pk, tt_id, *, partial: bool):
         tt = self._get(request, pk, tt_id, manage=True)
-        data = TicketTypeInput(data=request.data, partial=partial)
-        data.is_valid(raise_exception=True)
-        tt = ticket_type_update(ticket_type=tt, **data.validated_data)
+        data = validated(TicketTypeInput, request.data, partial=partial)
+        tt = ticket_type_update(ticket_type=tt, **data)
         return Response(TicketTypeOutput(tt).data)
 
     @extend_schema(responses={204: None, **WRITE_ERRORS}, summary="Delete a ticket type never booked")
@@ -287,7 +283,7 @@ class TicketTypeDetailApi(_Api):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class AvailabilityOutput(serializers.Serializer):
+class AvailabilityOutput(Rendered, serializers.Serializer):
     class Row(serializers.Serializer):
         id = serializers.UUIDField()
         name = serializers.CharField()
@@ -308,5 +304,5 @@ class AvailabilityApi(_Api):
 
     @extend_schema(responses={200: AvailabilityOutput, 404: NOT_FOUND}, summary="Live availability of an event")
     def get(self, request, pk):
-        return Response(AvailabilityOutput(availability_for_event(event=_visible_event(request, pk))).data)
+        return Response(AvailabilityOutput.render(availability_for_event(event=_visible_event(request, pk))))
 

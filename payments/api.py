@@ -13,19 +13,19 @@ from events.permissions import can_manage_event
 from payments.gateway import Card
 from payments.models import Payment, Refund
 from payments.services import payment_authorize, refund_issue
-from ticketing.api import PayThrottle, ScopedThrottleMixin, StrictInput
+from ticketing.api import PayThrottle, Rendered, ScopedThrottleMixin, StrictInput, validated
 from ticketing.api_schema import DECLINED, READ_ERRORS, WRITE_ERRORS
 from ticketing.idempotency import idempotent
 
 
-class PaymentOutput(serializers.ModelSerializer):
+class PaymentOutput(Rendered, serializers.ModelSerializer):
     class Meta:
         model = Payment
         fields = ["id", "booking", "status", "amount", "currency", "card_brand", "card_last4",
                   "failure_code", "failure_message", "created_at", "updated_at"]
 
 
-class RefundOutput(serializers.ModelSerializer):
+class RefundOutput(Rendered, serializers.ModelSerializer):
     tickets = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
 
     class Meta:
@@ -64,13 +64,12 @@ class BookingPayApi(ScopedThrottleMixin, GenericAPIView):
     @idempotent(atomic=False)
     def post(self, request, pk):
         booking = visible_booking(request, pk)
-        data = PayInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        card = Card(number=data.validated_data["card_number"], exp_month=data.validated_data["exp_month"],
-                    exp_year=data.validated_data["exp_year"], cvc=data.validated_data["cvc"],
-                    holder_name=data.validated_data.get("cardholder_name", ""))
+        data = validated(PayInput, request.data)
+        card = Card(number=data["card_number"], exp_month=data["exp_month"],
+                    exp_year=data["exp_year"], cvc=data["cvc"],
+                    holder_name=data.get("cardholder_name", ""))
         payment = payment_authorize(booking=booking, card=card)
-        return Response(PaymentOutput(payment).data, status=status.HTTP_202_ACCEPTED)
+        return Response(PaymentOutput.render(payment), status=status.HTTP_202_ACCEPTED)
 
 
 class BookingRefundApi(ScopedThrottleMixin, GenericAPIView):
@@ -83,15 +82,14 @@ class BookingRefundApi(ScopedThrottleMixin, GenericAPIView):
     @idempotent()
     def post(self, request, pk):
         booking = visible_booking(request, pk)
-        data = RefundInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(RefundInput, request.data)
         refund = refund_issue(
-            booking=booking, tickets=data.validated_data.get("tickets"),
-            reason=data.validated_data.get("reason", ""),
+            booking=booking, tickets=data.get("tickets"),
+            reason=data.get("reason", ""),
             by_buyer=not can_manage_event(request.user, booking.event),
         )
         refund.refresh_from_db()
-        return Response(RefundOutput(refund).data, status=status.HTTP_202_ACCEPTED)
+        return Response(RefundOutput.render(refund), status=status.HTTP_202_ACCEPTED)
 
 
 class PaymentDetailApi(ScopedThrottleMixin, GenericAPIView):
@@ -102,7 +100,7 @@ class PaymentDetailApi(ScopedThrottleMixin, GenericAPIView):
     def get(self, request, pk):
         payment = get_object_or_404(Payment, pk=pk)
         visible_booking(request, payment.booking_id)
-        return Response(PaymentOutput(payment).data)
+        return Response(PaymentOutput.render(payment))
 
 
 class RefundDetailApi(ScopedThrottleMixin, GenericAPIView):
@@ -113,4 +111,4 @@ class RefundDetailApi(ScopedThrottleMixin, GenericAPIView):
     def get(self, request, pk):
         refund = get_object_or_404(Refund.objects.select_related("payment"), pk=pk)
         visible_booking(request, refund.payment.booking_id)
-        return Response(RefundOutput(refund).data)
+        return Response(RefundOutput.render(refund))

@@ -8,13 +8,19 @@ On SQLite (IMMEDIATE transactions) the database-wide write lock plays the same
 role; "database is locked" becomes `Busy` too.
 """
 
-from collections.abc import Iterable, Iterator, Sequence
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, router, transaction
-from django.db.models import Model, QuerySet
+from django.db.models import Model, QuerySet, UUIDField
+from django.db.models.query import ModelIterable
 from django.db.models.sql import InsertQuery, UpdateQuery
 
 from ticketing.errors import Busy
@@ -37,14 +43,36 @@ def locking_atomic() -> Iterator[None]:
     try:
         with transaction.atomic():
             if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    # SET cannot take a bind parameter; the value is an int setting.
-                    cursor.execute(f"SET LOCAL lock_timeout = {int(settings.LOCK_TIMEOUT_MS)}")
-            yield
+                with connection.execute_wrapper(_LockTimeoutFirst(int(settings.LOCK_TIMEOUT_MS))):
+                    yield
+            else:
+                yield
     except OperationalError as exc:
         if _is_busy_error(exc):
             raise Busy() from exc
         raise
+
+
+class _LockTimeoutFirst:
+    """Sets the transaction's `lock_timeout` (`SET LOCAL`) with its first statement, in the same
+    round trip: psycopg's client-side binding (Django's default) sends a query as one simple
+    query, which may hold several statements; the cursor then moves on to the statement's own
+    result. With server-side binding the SET goes first, on its own."""
+
+    def __init__(self, timeout_ms: int) -> None:
+        self.pending: str | None = f"SET LOCAL lock_timeout = {timeout_ms}"  # SET takes no bind parameter
+
+    def __call__(self, execute, sql, params, many, context):
+        if self.pending is None:
+            return execute(sql, params, many, context)
+        setting, self.pending = self.pending, None
+        cursor = context["cursor"]
+        if many or not isinstance(cursor.cursor, psycopg.ClientCursor):
+            cursor.execute(setting)
+            return execute(sql, params, many, context)
+        result = execute(f"{setting}; {sql}", params, many, context)
+        cursor.nextset()
+        return result
 
 
 # --- Several writes in one round trip ----------------------------------------------------------
@@ -101,3 +129,112 @@ def execute_together(writes: Sequence[Statement], then: Statement) -> tuple | No
         params = [p for _sql, write_params in writes for p in write_params]
         cursor.execute(f"WITH {ctes} {then[0]}", [*params, *then[1]])
         return cursor.fetchone()
+
+
+# --- Queries compiled once ---------------------------------------------------------------------
+
+
+class PreparedQuery:
+    """A query compiled to SQL once per shape, then run with new values.
+
+    The ORM compiles a queryset on every evaluation, and on the hot path that costs more CPU
+    than the query takes to run. `build(**values)` returns a queryset, or a write as a
+    `Statement` (`update_statement`), for some values: keys (UUIDs) and whole numbers, one or
+    a list of them per name. It is called once per shape (the names, the kind of each value,
+    the length of each list) with stand-ins, and later calls bind their values into the
+    compiled SQL in the stand-ins' places, as the ORM binds them. The SQL is that of the
+    connection in use, so the same code runs on PostgreSQL and SQLite. Reads: querysets of one
+    model (no select_related) or `values_list()`.
+    """
+
+    def __init__(self, build: Callable[..., QuerySet | Statement]) -> None:
+        self._build = build
+        self._shapes: dict[tuple, _Compiled] = {}
+
+    def statement(self, **values: Any) -> Statement:
+        compiled = self._compiled(values)
+        return compiled.sql, compiled.bind(values)
+
+    def fetch(self, **values: Any) -> list:
+        """The rows: model instances, or tuples for a `values_list()` queryset."""
+        compiled = self._compiled(values)
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, compiled.bind(values))
+            return compiled.rows(cursor.fetchall())
+
+    def convert(self, row: tuple, **values: Any):
+        """One row of `statement()` run elsewhere (`execute_together`), as `fetch` returns it."""
+        [result] = self._compiled(values).rows([row])
+        return result
+
+    def _compiled(self, values: dict[str, Any]) -> _Compiled:
+        shape = tuple(
+            (name, _kind(value[0] if is_list else value), len(value) if is_list else None)
+            for name, value in sorted(values.items())
+            for is_list in [isinstance(value, list | tuple)]
+        )
+        compiled = self._shapes.get(shape)
+        if compiled is None:
+            compiled = self._shapes[shape] = _Compiled(self._build, shape)
+        return compiled
+
+
+_KEY = UUIDField()
+_STAND_IN = {"key": lambda: uuid.uuid4(), "int": lambda: secrets.randbelow(10**15) + 10**15}
+
+
+def _kind(value: Any) -> str:
+    return "int" if isinstance(value, int) and not isinstance(value, bool) else "key"
+
+
+def _prep(kind: str, value: Any) -> Any:
+    return int(value) if kind == "int" else _KEY.get_db_prep_value(value, connection)
+
+
+class _Compiled:
+    def __init__(self, build: Callable[..., QuerySet | Statement], shape: tuple) -> None:
+        stand_ins = {
+            name: [_STAND_IN[kind]() for _ in range(n)] if n is not None else _STAND_IN[kind]()
+            for name, kind, n in shape
+        }
+        kinds = {name: kind for name, kind, _n in shape}
+        built = build(**stand_ins)
+        if isinstance(built, QuerySet):
+            self._compiler = compiler = built.query.get_compiler(using=built.db)
+            self.sql, params = compiler.as_sql()
+        else:
+            self._compiler = None
+            self.sql, params = built
+        # Where each value goes: the stand-ins, as the ORM bound them, are found among the parameters.
+        places = {}
+        for name, value in stand_ins.items():
+            for i, stand_in in enumerate(value if isinstance(value, list) else [value]):
+                places[_prep(kinds[name], stand_in)] = (name, kinds[name], i if isinstance(value, list) else None)
+        self._template = list(params)
+        self._places = [(index, places[param]) for index, param in enumerate(params) if param in places]
+        if {place for _index, place in self._places} != set(places.values()):
+            raise ValueError("every value must appear in the compiled query")
+        self._model = None
+        self._converters = {}
+        if self._compiler is not None:
+            self._converters = compiler.get_converters([expression for expression, _sql, _alias in compiler.select])
+            if built._iterable_class is ModelIterable:  # model instances, not values
+                if compiler.klass_info.get("related_klass_infos"):
+                    raise ValueError("PreparedQuery does not load related models")
+                fields = compiler.klass_info["select_fields"]
+                self._start, self._end = fields[0], fields[-1] + 1
+                self._model, self._db = compiler.klass_info["model"], built.db
+                self._init_list = [column[0].target.attname for column in compiler.select[self._start:self._end]]
+
+    def bind(self, values: dict[str, Any]) -> list:
+        params = list(self._template)
+        for index, (name, kind, position) in self._places:
+            params[index] = _prep(kind, values[name] if position is None else values[name][position])
+        return params
+
+    def rows(self, rows: list[tuple]) -> list:
+        if self._converters:
+            rows = list(self._compiler.apply_converters(rows, self._converters))
+        if self._model is None:
+            return [tuple(row) for row in rows]
+        return [self._model.from_db(self._db, self._init_list, row[self._start:self._end]) for row in rows]

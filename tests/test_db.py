@@ -1,0 +1,99 @@
+"""ticketing.db: queries compiled once, and the lock timeout set with a transaction's first statement."""
+
+import uuid
+
+import pytest
+from django.db import connection
+from django.db.models import F
+from django.test.utils import CaptureQueriesContext
+
+from events.models import Event, TicketType
+from events.tests.factories import EventFactory, TicketTypeFactory
+from ticketing.db import PreparedQuery, locking_atomic, update_statement
+
+pytestmark = pytest.mark.django_db
+
+
+def field_values(instance):
+    return {f.attname: getattr(instance, f.attname) for f in type(instance)._meta.concrete_fields}
+
+
+def test_a_prepared_read_gives_what_the_orm_gives_for_any_number_of_keys():
+    event = EventFactory()
+    types = [TicketTypeFactory(event=event) for _ in range(3)]
+    TicketTypeFactory()  # another event's
+    built = []
+    query = PreparedQuery(lambda event, types: built.append(len(types))
+                          or TicketType.objects.filter(event_id=event, pk__in=types).order_by("pk"))
+
+    for wanted in ([types[0].pk], [types[2].pk, types[1].pk], [t.pk for t in types], [types[1].pk, uuid.uuid4()]):
+        rows = query.fetch(event=event.pk, types=wanted)
+        expected = list(TicketType.objects.filter(event_id=event.pk, pk__in=wanted).order_by("pk"))
+        assert [field_values(r) for r in rows] == [field_values(e) for e in expected]
+        assert all(not r._state.adding and r._state.db == "default" for r in rows)
+    assert built == [1, 2, 3]  # compiled once per number of keys: the fourth call reused the second shape
+    assert query.fetch(event=uuid.uuid4(), types=[types[0].pk]) == []
+
+
+def test_a_prepared_values_read_converts_its_values_as_the_orm_does():
+    event = EventFactory(capacity=40)
+    query = PreparedQuery(lambda event: Event.objects.filter(pk=event).order_by().values_list("starts_at", "capacity"))
+
+    expected = list(Event.objects.filter(pk=event.pk).values_list("starts_at", "capacity"))
+    assert query.fetch(event=str(event.pk)) == expected
+    [(starts_at, _capacity)] = query.fetch(event=event.pk)
+    assert starts_at == event.starts_at and starts_at.tzinfo is not None
+    sql, params = query.statement(event=event.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        assert query.convert(cursor.fetchone(), event=event.pk) == (event.starts_at, 40)
+
+
+def test_a_prepared_write_binds_keys_and_whole_numbers_in_their_places():
+    a, b = TicketTypeFactory(capacity=100), TicketTypeFactory(capacity=100)
+    update = PreparedQuery(lambda tt, held, sold: update_statement(
+        TicketType.objects.filter(pk=tt), held=F("held") + held, sold=F("sold") + sold))
+
+    for tt, held, sold in ((a, 5, 1), (b, 7, 2), (a, -2, 3)):
+        with connection.cursor() as cursor:
+            cursor.execute(*update.statement(tt=tt.pk, held=held, sold=sold))
+    assert TicketType.objects.values_list("held", "sold").get(pk=a.pk) == (3, 4)
+    assert TicketType.objects.values_list("held", "sold").get(pk=b.pk) == (7, 2)
+
+
+def test_a_value_the_query_does_not_use_is_refused():
+    with pytest.raises(ValueError, match="every value"):
+        PreparedQuery(lambda event: Event.objects.all()).fetch(event=uuid.uuid4())
+
+
+def test_a_bad_key_is_refused_before_any_query_like_the_orm_refuses_it():
+    from django.core.exceptions import ValidationError
+
+    query = PreparedQuery(lambda event: Event.objects.filter(pk=event))
+    with CaptureQueriesContext(connection) as ctx, pytest.raises(ValidationError):
+        query.fetch(event="not-a-uuid")
+    assert ctx.captured_queries == []
+
+
+@pytest.mark.django_db(transaction=True)  # locking_atomic is the outermost transaction
+@pytest.mark.parametrize("first", ["execute", "executemany"])
+def test_locking_atomic_sets_the_lock_timeout_with_its_first_statement(settings, first):
+    settings.LOCK_TIMEOUT_MS = 1234
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('lock_timeout')")
+        [(before,)] = cursor.fetchall()
+    with CaptureQueriesContext(connection) as ctx, locking_atomic(), connection.cursor() as cursor:
+        if first == "execute":
+            cursor.execute("SELECT %s::int + 1", [41])
+            assert cursor.fetchall() == [(42,)]  # the statement's own result, not the SET's
+        else:
+            cursor.executemany("SELECT %s::int", [[1], [2]])
+        cursor.execute("SELECT current_setting('lock_timeout')")
+        assert cursor.fetchall() == [("1234ms",)]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('lock_timeout')")
+        assert cursor.fetchall() == [(before,)]  # SET LOCAL: for that transaction only
+    sent = [q["sql"] for q in ctx.captured_queries]
+    if first == "execute":  # one round trip: the SET travels with the first statement
+        assert sent[:2] == ["BEGIN", "SET LOCAL lock_timeout = 1234; SELECT 41::int + 1"]
+    assert sum("SET LOCAL" in q for q in sent) == 1
