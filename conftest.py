@@ -29,7 +29,10 @@ def pytest_sessionstart(session):
 def _isolated_cache():
     from django.core.cache import cache
 
+    from events import permissions
+
     cache.clear()
+    permissions._recent.clear()
     yield
 
 

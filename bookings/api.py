@@ -136,7 +136,7 @@ class BookingListCreateApi(ScopedThrottleMixin, GenericAPIView):
     @idempotent()
     def post(self, request):
         data = validated(BookingInput, request.data)
-        event = event_visible_to(request.user, data["event"])
+        event = event_visible_to(request.user, data["event"], recent=True)
         if event is None:
             raise Http404
         booking = booking_reserve(

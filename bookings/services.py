@@ -99,6 +99,20 @@ def booking_reserve(
     quantities = _merge_items(items)
     email = _booking_email(email, buyer)
     now = timezone.now()
+    # Built before the rows are locked; only the prices come from the locked rows.
+    booking = Booking(
+        event=event,
+        buyer=buyer if buyer is not None and buyer.is_authenticated else None,
+        email=email,
+        status=Booking.Status.RESERVED,
+        expires_at=now + timedelta(minutes=settings.BOOKING_HOLD_MINUTES),
+        currency=event.currency,
+    )
+    tickets = [
+        Ticket(booking=booking, ticket_type_id=pk, status=Ticket.Status.HELD)
+        for pk, n in quantities.items()
+        for _i in range(n)
+    ]
     with locking_atomic():
         event, types = _lock_inventory(event, quantities.keys())
         _check_sellable(event, types, quantities, now)
@@ -107,20 +121,11 @@ def booking_reserve(
                 event, types = _reread(event, types)
             if _shortfall(event, types, quantities):
                 raise _sold_out(event, types, quantities)
-        booking = Booking(
-            event=event,
-            buyer=buyer if buyer is not None and buyer.is_authenticated else None,
-            email=email,
-            status=Booking.Status.RESERVED,
-            expires_at=now + timedelta(minutes=settings.BOOKING_HOLD_MINUTES),
-            total=sum((types[pk].price * n for pk, n in quantities.items()), Decimal("0.00")),
-            currency=event.currency,
-        )
-        tickets = [
-            Ticket(booking=booking, ticket_type=types[pk], price=types[pk].price, status=Ticket.Status.HELD)
-            for pk, n in quantities.items()
-            for _i in range(n)
-        ]
+        booking.event, booking.currency = event, event.currency
+        booking.total = sum((types[pk].price * n for pk, n in quantities.items()), Decimal("0.00"))
+        for ticket in tickets:
+            ticket.ticket_type = types[ticket.ticket_type_id]
+            ticket.price = ticket.ticket_type.price
         # The rest of the locked section is one statement: counters, booking, tickets, and a
         # fresh look at an uncapped event (see `_EventState`).
         latest = execute_together(
@@ -203,10 +208,11 @@ class _EventState:
     transaction waited for the type locks. The reservation reads these columns again in the
     statement that writes the hold (no extra round trip) and checks them: a change rolls the
     hold back. A capacity set meanwhile would need the event row locked after the types,
-    against the global order, so it is refused as `Busy` and the retry takes the capped path.
+    against the global order, so it is refused as `Busy` and the retry takes the capped path;
+    so is a change of currency (possible only while the event has no booking at all).
     """
 
-    columns = ("status", "starts_at", "capacity")
+    columns = ("status", "starts_at", "capacity", "currency")
     query = PreparedQuery(lambda event: Event.objects.filter(pk=event).order_by().values_list(*_EventState.columns))
 
     def select(self, pk) -> Statement:
@@ -216,7 +222,7 @@ class _EventState:
         latest = copy(event)
         for column, value in zip(self.columns, self.query.convert(row, event=event.pk), strict=True):
             setattr(latest, column, value)
-        if latest.capacity is not None:
+        if latest.capacity is not None or latest.currency != event.currency:
             raise Busy()
         return latest
 

@@ -5,6 +5,10 @@ Used by every door (API, admin, site) so the rule is written once.
 
 from __future__ import annotations
 
+import time
+import uuid
+from copy import copy
+
 from django.db.models import Q, QuerySet
 
 from events.models import Event, Organizer
@@ -45,15 +49,49 @@ def events_visible_to(user) -> QuerySet[Event]:
     )
 
 
-def event_visible_to(user, pk) -> Event | None:
+def event_visible_to(user, pk, *, recent: bool = False) -> Event | None:
     """One event if `events_visible_to(user)` holds it, else None. A primary-key read, then the
-    rule in Python: the reservation path pays one cheap query, not a query per organizer check."""
-    rows = _EVENT_BY_PK.fetch(event=pk)
-    if not rows:
-        return None
-    event = rows[0]
+    rule in Python: the reservation path pays one cheap query, not a query per organizer check.
+
+    `recent=True` (the reservation path): a published event may be this process's copy from the
+    last `RECENT_EVENT_SECONDS`, no query at all. A reservation reads again, under its locks,
+    everything of the event it relies on (status, start, capacity, currency), so a copy a
+    second old can only change which refusal a buyer gets (sales closed instead of not found
+    for an event deleted meanwhile), never what is sold. Anything but a published event is
+    read from the database.
+    """
+    event = _recent_event(pk) if recent else None
+    if event is None:
+        rows = _EVENT_BY_PK.fetch(event=pk)
+        if not rows:
+            return None
+        event = rows[0]
+        if recent and event.status == Event.Status.PUBLISHED:
+            _remember(event)
     public = event.status in (Event.Status.PUBLISHED, Event.Status.CANCELLED)
     return event if public or can_manage_event(user, event) else None
 
 
 _EVENT_BY_PK = PreparedQuery(lambda event: Event.objects.filter(pk=event).order_by())
+
+RECENT_EVENT_SECONDS = 1.0
+_RECENT_LIMIT = 1000
+_recent: dict[uuid.UUID, tuple[float, Event]] = {}
+
+
+def _recent_event(pk) -> Event | None:
+    entry = _recent.get(pk) if isinstance(pk, uuid.UUID) else None
+    if entry is None or entry[0] < time.time():
+        return None
+    return copy(entry[1])  # callers may set attributes on their event
+
+
+def _remember(event: Event) -> None:
+    if len(_recent) >= _RECENT_LIMIT:
+        _recent.clear()
+    _recent[event.pk] = (time.time() + RECENT_EVENT_SECONDS, copy(event))
+
+
+def forget_recent_event(pk) -> None:
+    """Drop this process's copy (an event saved here); other processes' copies age out."""
+    _recent.pop(pk, None)

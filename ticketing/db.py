@@ -90,13 +90,45 @@ def update_statement(queryset: QuerySet, **changes: Any) -> Statement:
 def insert_statement(objs: Sequence[Model]) -> Statement:
     """The SQL and parameters that insert `objs` (one model, defaults and auto_now filled in)
     in one statement, as `bulk_create` would, without running it. The objects are marked saved
-    once the statement has run (`mark_saved`)."""
+    once the statement has run (`mark_saved`).
+
+    The SQL is compiled once per model and number of rows; later calls only prepare the
+    values, as the compiler does (`pre_save`, `get_db_prep_save`), in the compiled layout:
+    one row after another, or one array per column (PostgreSQL's UNNEST for several rows).
+    """
     model = type(objs[0])
-    fields = [f for f in model._meta.concrete_fields if not f.generated]
-    query = InsertQuery(model)
-    query.insert_values(fields, objs, raw=False)
-    [statement] = query.get_compiler(using=router.db_for_write(model)).as_sql()
-    return statement
+    fields = _insert_fields(model)
+    shape = (model, len(objs), connection.vendor)
+    rows = [[field.pre_save(obj, True) for field in fields] for obj in objs]
+    sql, layout = _INSERTS.get(shape, (None, None))
+    if layout is None or any(hasattr(value, "resolve_expression") for row in rows for value in row):
+        query = InsertQuery(model)
+        query.insert_values(fields, objs, raw=True)  # raw: the values were just taken (pre_save) above
+        [(sql, params)] = query.get_compiler(using=router.db_for_write(model)).as_sql()
+        if shape not in _INSERTS:
+            _INSERTS[shape] = (sql, _insert_layout(params, len(fields), len(objs)))
+        return sql, params
+    prepared = [[field.get_db_prep_save(value, connection) for field, value in zip(fields, row, strict=True)]
+                for row in rows]
+    if layout == "columns":
+        return sql, [list(column) for column in zip(*prepared, strict=True)]
+    return sql, [value for row in prepared for value in row]
+
+
+# (model, rows, vendor) -> (SQL, layout); layout None: compiled on every call (an unusual field).
+_INSERTS: dict[tuple, tuple[str, str | None]] = {}
+
+
+def _insert_fields(model: type[Model]) -> list:
+    return [f for f in model._meta.concrete_fields if not f.generated]
+
+
+def _insert_layout(params: Sequence[Any], n_fields: int, n_rows: int) -> str | None:
+    if n_rows > 1 and len(params) == n_fields and all(isinstance(p, list) and len(p) == n_rows for p in params):
+        return "columns"
+    if len(params) == n_fields * n_rows and not any(isinstance(p, list) for p in params):
+        return "rows"
+    return None
 
 
 def mark_saved(objs: Iterable[Model], using: str = DEFAULT_DB_ALIAS) -> None:

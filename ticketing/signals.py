@@ -1,10 +1,13 @@
-"""Keep the API token cache honest: a revoked token or a changed user stops working at once."""
+"""Keep the caches honest: a revoked token or a changed user stops working at once; an event
+saved in this process is read again by the next reservation here."""
 
 from django.conf import settings
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from rest_framework.authtoken.models import Token
 
+from events.models import Event
+from events.permissions import forget_recent_event
 from ticketing.api import forget_token, forget_user_tokens
 
 
@@ -16,3 +19,9 @@ def _token_deleted(sender, instance, **kwargs):
 @receiver(post_save, sender=settings.AUTH_USER_MODEL)
 def _user_saved(sender, instance, **kwargs):
     forget_user_tokens(instance)
+
+
+@receiver(post_save, sender=Event)
+@receiver(post_delete, sender=Event)
+def _event_changed(sender, instance, **kwargs):
+    forget_recent_event(instance.pk)

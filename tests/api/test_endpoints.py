@@ -617,6 +617,55 @@ def test_reserve_after_sales_closed_is_409(client_for, buyer, tt, time_machine, 
     assert_problem(client_for(buyer).post(f"{API}/bookings/", reserve_body(tt)), 409, "sales_closed")
 
 
+def test_reserve_reads_a_published_event_once_a_second_and_everything_it_relies_on_under_its_locks(
+        client_for, buyer, tt, time_machine, assert_problem):
+    """The event the reservation starts from may be this process's copy of the last second; what
+    is sold is decided on the rows read under the locks, so a stale copy only changes the refusal."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    time_machine.move_to(timezone.now(), tick=False)
+    client = client_for(buyer)
+    assert client.post(f"{API}/bookings/", reserve_body(tt)).status_code == 201
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.post(f"{API}/bookings/", reserve_body(tt)).status_code == 201
+    assert not any(q["sql"].startswith('SELECT "events_event"') for q in ctx.captured_queries)
+
+    # Cancelled by another process (no signal here): the copy still says published, the locked
+    # section sees the cancellation and sells nothing.
+    Event.objects.filter(pk=tt.event_id).update(status=Event.Status.CANCELLED)
+    assert_problem(client.post(f"{API}/bookings/", reserve_body(tt)), 409, "event_not_published")
+    assert Booking.objects.count() == 2
+
+    # A second later the copy is gone: the event is read again (still visible: cancelled events are public).
+    time_machine.shift(timedelta(seconds=1.5))
+    with CaptureQueriesContext(connection) as ctx:
+        assert_problem(client.post(f"{API}/bookings/", reserve_body(tt)), 409, "event_not_published")
+    assert any(q["sql"].startswith('SELECT "events_event"') for q in ctx.captured_queries)
+
+
+def test_a_draft_is_never_served_from_the_copy_so_publishing_opens_sales_at_once(
+        client_for, buyer, organizer, assert_problem):
+    draft = EventFactory(organizer=organizer, status=Event.Status.DRAFT)
+    draft_tt = TicketTypeFactory(event=draft)
+    client = client_for(buyer)
+    assert_problem(client.post(f"{API}/bookings/", reserve_body(draft_tt)), 404, "not_found")
+
+    Event.objects.filter(pk=draft.pk).update(status=Event.Status.PUBLISHED)  # no signal: no copy to drop
+
+    assert client.post(f"{API}/bookings/", reserve_body(draft_tt)).status_code == 201
+
+
+def test_an_event_saved_in_this_process_is_read_again_by_the_next_reservation(client_for, buyer, tt, assert_problem):
+    client = client_for(buyer)
+    assert client.post(f"{API}/bookings/", reserve_body(tt)).status_code == 201
+
+    tt.event.status = Event.Status.DRAFT
+    tt.event.save()
+
+    assert_problem(client.post(f"{API}/bookings/", reserve_body(tt)), 404, "not_found")  # not the old copy
+
+
 # --- Bookings: list and detail ---------------------------------------------------------------
 
 
