@@ -295,22 +295,29 @@ def _reclaim_expired_holds(event: Event, types: Mapping[uuid.UUID, TicketType], 
     further ticket type is locked out of order. Bookings another transaction
     holds (a payment in flight, a sweeper) are skipped, never waited for.
     """
-    locked = list(types)
-    held_here = Ticket.objects.filter(booking_id=OuterRef("pk"), status=Ticket.Status.HELD)
-    candidates = (
-        Booking.objects.filter(event_id=event.pk, status=Booking.Status.RESERVED, expires_at__lte=now)
-        .filter(Exists(held_here.filter(ticket_type_id__in=locked)))
-        .exclude(Exists(held_here.exclude(ticket_type_id__in=locked)))
-        .values("pk")[:RECLAIM_LIMIT]
-    )
-    booking_ids = list(
-        Booking.objects.select_for_update(skip_locked=True, no_key=True)
-        .filter(pk__in=candidates, status=Booking.Status.RESERVED, expires_at__lte=now)
-        .values_list("pk", flat=True)
-    )
+    booking_ids = [pk for (pk,) in _RECLAIMABLE.fetch(event=event.pk, types=list(types), now=now)]
     if booking_ids:
         _release_holds(event=event, booking_ids=booking_ids, status=Booking.Status.EXPIRED, now=now)
     return len(booking_ids)
+
+
+def _reclaimable(event: uuid.UUID, types: list[uuid.UUID], now: datetime):
+    held_here = Ticket.objects.filter(booking_id=OuterRef("pk"), status=Ticket.Status.HELD)
+    candidates = (
+        Booking.objects.filter(event_id=event, status=Booking.Status.RESERVED, expires_at__lte=now)
+        .filter(Exists(held_here.filter(ticket_type_id__in=types)))
+        .exclude(Exists(held_here.exclude(ticket_type_id__in=types)))
+        .values("pk")[:RECLAIM_LIMIT]
+    )
+    return (
+        Booking.objects.select_for_update(skip_locked=True, no_key=True)
+        .filter(pk__in=candidates, status=Booking.Status.RESERVED, expires_at__lte=now)
+        .values_list("pk")
+    )
+
+
+# Every refused reservation looks for lapsed holds while it holds the lock: compiled once.
+_RECLAIMABLE = PreparedQuery(_reclaimable)
 
 
 # --- Counters and holds (callers hold the locks) -------------------------------

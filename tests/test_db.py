@@ -1,6 +1,7 @@
 """ticketing.db: queries compiled once, and the lock timeout set with a transaction's first statement."""
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -61,6 +62,18 @@ def test_a_prepared_write_binds_keys_and_whole_numbers_in_their_places():
     assert TicketType.objects.values_list("held", "sold").get(pk=b.pk) == (7, 2)
 
 
+def test_a_prepared_query_binds_datetimes_as_the_orm_does():
+    soon = EventFactory()
+    later = EventFactory(starts_at=soon.starts_at + timedelta(days=3), ends_at=soon.ends_at + timedelta(days=3))
+    query = PreparedQuery(
+        lambda after: Event.objects.filter(starts_at__gt=after).order_by("starts_at").values_list("pk"))
+
+    for moment in (soon.starts_at - timedelta(seconds=1), soon.starts_at, later.starts_at):
+        expected = list(Event.objects.filter(starts_at__gt=moment).order_by("starts_at").values_list("pk"))
+        assert query.fetch(after=moment) == expected
+    assert query.fetch(after=soon.starts_at) == [(later.pk,)]
+
+
 def test_a_value_the_query_does_not_use_is_refused():
     with pytest.raises(ValueError, match="every value"):
         PreparedQuery(lambda event: Event.objects.all()).fetch(event=uuid.uuid4())
@@ -97,3 +110,17 @@ def test_locking_atomic_sets_the_lock_timeout_with_its_first_statement(settings,
     if first == "execute":  # one round trip: the SET travels with the first statement
         assert sent[:2] == ["BEGIN", "SET LOCAL lock_timeout = 1234; SELECT 41::int + 1"]
     assert sum("SET LOCAL" in q for q in sent) == 1
+
+
+def test_a_409_is_not_logged_as_a_warning_but_other_client_errors_are(caplog):
+    import logging
+
+    from ticketing.logs import NotAConflict
+
+    conflict = logging.LogRecord("django.request", logging.WARNING, __file__, 1, "Conflict: /x", None, None)
+    conflict.status_code = 409
+    not_found = logging.LogRecord("django.request", logging.WARNING, __file__, 1, "Not Found: /x", None, None)
+    not_found.status_code = 404
+    assert not NotAConflict().filter(conflict)
+    assert NotAConflict().filter(not_found)
+    assert any(isinstance(f, NotAConflict) for f in logging.getLogger("django.request").filters)

@@ -14,12 +14,13 @@ import secrets
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, router, transaction
-from django.db.models import Model, QuerySet, UUIDField
+from django.db.models import DateTimeField, Model, QuerySet, UUIDField
 from django.db.models.query import ModelIterable
 from django.db.models.sql import InsertQuery, UpdateQuery
 
@@ -171,8 +172,8 @@ class PreparedQuery:
 
     The ORM compiles a queryset on every evaluation, and on the hot path that costs more CPU
     than the query takes to run. `build(**values)` returns a queryset, or a write as a
-    `Statement` (`update_statement`), for some values: keys (UUIDs) and whole numbers, one or
-    a list of them per name. It is called once per shape (the names, the kind of each value,
+    `Statement` (`update_statement`), for some values: keys (UUIDs), whole numbers and aware
+    datetimes, one or a list of them per name. It is called once per shape (the names, the kind of each value,
     the length of each list) with stand-ins, and later calls bind their values into the
     compiled SQL in the stand-ins' places, as the ORM binds them. The SQL is that of the
     connection in use, so the same code runs on PostgreSQL and SQLite. Reads: querysets of one
@@ -211,16 +212,24 @@ class PreparedQuery:
         return compiled
 
 
-_KEY = UUIDField()
-_STAND_IN = {"key": lambda: uuid.uuid4(), "int": lambda: secrets.randbelow(10**15) + 10**15}
+_KEY, _MOMENT = UUIDField(), DateTimeField()
+_STAND_IN = {
+    "key": lambda: uuid.uuid4(),
+    "int": lambda: secrets.randbelow(10**15) + 10**15,
+    "moment": lambda: datetime(2000, 1, 1, tzinfo=UTC) + timedelta(microseconds=secrets.randbelow(10**15)),
+}
 
 
 def _kind(value: Any) -> str:
+    if isinstance(value, datetime):
+        return "moment"
     return "int" if isinstance(value, int) and not isinstance(value, bool) else "key"
 
 
 def _prep(kind: str, value: Any) -> Any:
-    return int(value) if kind == "int" else _KEY.get_db_prep_value(value, connection)
+    if kind == "int":
+        return int(value)
+    return (_MOMENT if kind == "moment" else _KEY).get_db_prep_value(value, connection)
 
 
 class _Compiled:

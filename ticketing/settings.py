@@ -359,8 +359,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"not_a_conflict": {"()": "ticketing.logs.NotAConflict"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    # django-axes logs every login at INFO; lockouts are WARNING.
-    "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}},
+    # django-axes logs every login at INFO; lockouts are WARNING. A 409 is no warning (ticketing/logs.py).
+    "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"},
+                "django.request": {"filters": ["not_a_conflict"]}},
 }
