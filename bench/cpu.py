@@ -4,12 +4,15 @@
     .venv/bin/python bench/cpu.py --profile reserve  # plus the top functions (cProfile)
 
 No HTTP server and no concurrency: the bench settings' WSGI application is called
-directly with a prepared request, N times in a row, and the process's CPU time
-(`time.process_time`) is divided by N. That is the server's share of a request
-(Django, DRF, the project's code, psycopg and redis on the client side), without
-the database server's CPU or any waiting. The full `bench/run.py` measures the
-whole machine under load; this measures where a worker's CPU goes, reproducibly
-(+-3 %), in about 20 seconds.
+directly with a prepared request, in blocks alternating between the kinds, and the
+process's CPU time (`time.process_time`) per request is the median over the blocks.
+That is the server's share of a request (Django, DRF, the project's code, psycopg
+and redis on the client side), without the database server's CPU or any waiting.
+It also counts the Python function calls per request, a figure that does not move
+with the machine's speed: this machine's speed changes by up to 2x from one minute
+to the next (other tenants), so compare CPU ms within one run and calls across runs.
+The full `bench/run.py` measures the whole machine under load; this shows where a
+worker's CPU goes, in about 20 seconds.
 
 Uses its own database `bench_cpu` (dropped and created again) and Redis db 12.
 """
@@ -61,6 +64,15 @@ def _environ(method: str, path: str, query: str, token: str, body: bytes = b"") 
     }
 
 
+def _python_calls(request, count: int) -> int:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(count):
+        request()
+    profiler.disable()
+    return round(pstats.Stats(profiler).total_calls / count)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000, help="requests per kind (2000)")
@@ -109,9 +121,12 @@ def main(argv: list[str] | None = None) -> int:
                 call(kind)
             per = args.requests // blocks
             figures[kind].append(((time.process_time() - cpu) * 1000 / per, (time.perf_counter() - wall) * 1000 / per))
-    print(f"{'request':<10} {'CPU ms':>8} {'wall ms':>8}   (median of {blocks} interleaved blocks)")
+    calls = {kind: _python_calls(lambda kind=kind: call(kind), 200) for kind in kinds}
+    print(f"{'request':<10} {'CPU ms':>8} {'wall ms':>8} {'calls':>8}   "
+          f"(median of {blocks} interleaved blocks; calls: Python function calls per request)")
     for kind, rows in figures.items():
-        print(f"{kind:<10} {statistics.median(r[0] for r in rows):>8.3f} {statistics.median(r[1] for r in rows):>8.3f}")
+        print(f"{kind:<10} {statistics.median(r[0] for r in rows):>8.3f} {statistics.median(r[1] for r in rows):>8.3f}"
+              f" {calls[kind]:>8,}")
     if args.profile:
         profiler = cProfile.Profile(time.process_time)
         profiler.enable()

@@ -327,7 +327,21 @@ def machine() -> dict:
         "ram_gb": round(mem_kb / 1024 / 1024, 1),
         "kernel": platform.release(),
         "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "speed_probe_ms_at_start": speed_probe_ms(),
     }
+
+
+def speed_probe_ms() -> float:
+    """CPU ms of a fixed pure-Python loop (best of 3), at the start and the end of a run: a rough
+    sign of how fast the machine's cores were. The machine's speed changes from one minute to the
+    next (other tenants); sustained slowness shows better in the framework ceiling of the run."""
+    best = float("inf")
+    for _ in range(3):
+        started, total = time.process_time(), 0
+        for i in range(2_000_000):
+            total += i
+        best = min(best, time.process_time() - started)
+    return round(best * 1000, 1)
 
 
 def versions() -> dict:

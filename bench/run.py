@@ -163,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
 
         run_phases(args, results)
     results["duration_s"] = round(time.perf_counter() - started, 1)
+    results["machine"]["speed_probe_ms_at_end"] = infra.speed_probe_ms()
     results["targets"] = report.targets(results)
     raw = RAW_RESULTS if args.out == DEFAULT_OUT else args.out.with_suffix(".json")
     results["raw_results"] = str(raw.relative_to(ROOT) if raw.is_relative_to(ROOT) else raw)

@@ -114,6 +114,6 @@ def post_queries(event: Event, ticket_type: TicketType, token: str) -> dict:
 
 def _shorten(sql: str, width: int = 240) -> str:
     """The statement with its column lists elided, so what it touches and how it filters stays readable."""
-    sql = re.sub(r"^SELECT .+? FROM ", "SELECT ... FROM ", sql, count=1)
+    sql = re.sub(r"^((?:SET [^;]+; )?)SELECT .+? FROM ", r"\1SELECT ... FROM ", sql, count=1)
     sql = re.sub(r"^(INSERT INTO \S+) \(.*", r"\1 (...) VALUES (...)", sql)
     return sql if len(sql) <= width else sql[: width - 3] + "..."
