@@ -124,3 +124,19 @@ def test_a_409_is_not_logged_as_a_warning_but_other_client_errors_are(caplog):
     assert not NotAConflict().filter(conflict)
     assert NotAConflict().filter(not_found)
     assert any(isinstance(f, NotAConflict) for f in logging.getLogger("django.request").filters)
+
+
+@pytest.mark.parametrize("value, expected", [(None, True), ("false", False), ("true", True)])
+def test_connection_health_checks_follow_database_conn_health_checks(value, expected):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_CONN_HEALTH_CHECKS"}
+    env.update(DJANGO_SETTINGS_MODULE="ticketing.settings", DJANGO_DEBUG="true",
+               DATABASE_URL="postgres://postgres@127.0.0.1:5432/unused")
+    if value is not None:
+        env["DATABASE_CONN_HEALTH_CHECKS"] = value
+    code = "from django.conf import settings; print(settings.DATABASES['default']['CONN_HEALTH_CHECKS'])"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == str(expected)
