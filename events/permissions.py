@@ -56,9 +56,9 @@ def event_visible_to(user, pk, *, recent: bool = False) -> Event | None:
     `recent=True` (the reservation path): a published event may be this process's copy from the
     last `RECENT_EVENT_SECONDS`, no query at all. A reservation reads again, under its locks,
     everything of the event it relies on (status, start, capacity, currency), so a copy a
-    second old can only change which refusal a buyer gets (sales closed instead of not found
-    for an event deleted meanwhile), never what is sold. Anything but a published event is
-    read from the database.
+    second old can only change which refusal a buyer gets (not published instead of not found
+    for an event unpublished in that second, unknown ticket type for one deleted), never what
+    is sold. Anything but a published event is read from the database.
     """
     event = _recent_event(pk) if recent else None
     if event is None:

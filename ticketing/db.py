@@ -173,9 +173,9 @@ class PreparedQuery:
     The ORM compiles a queryset on every evaluation, and on the hot path that costs more CPU
     than the query takes to run. `build(**values)` returns a queryset, or a write as a
     `Statement` (`update_statement`), for some values: keys (UUIDs), whole numbers and aware
-    datetimes, one or a list of them per name. It is called once per shape (the names, the kind of each value,
-    the length of each list) with stand-ins, and later calls bind their values into the
-    compiled SQL in the stand-ins' places, as the ORM binds them. The SQL is that of the
+    datetimes, one or a non-empty list of them per name. It is called once per shape (the
+    names, the kind of each value, the length of each list) with stand-ins, and later calls
+    bind their values into the compiled SQL in the stand-ins' places, as the ORM binds them. The SQL is that of the
     connection in use, so the same code runs on PostgreSQL and SQLite. Reads: querysets of one
     model (no select_related) or `values_list()`.
     """
@@ -201,6 +201,8 @@ class PreparedQuery:
         return result
 
     def _compiled(self, values: dict[str, Any]) -> _Compiled:
+        if any(isinstance(value, list | tuple) and not value for value in values.values()):
+            raise ValueError("PreparedQuery takes non-empty lists")
         shape = tuple(
             (name, _kind(value[0] if is_list else value), len(value) if is_list else None)
             for name, value in sorted(values.items())
