@@ -33,7 +33,7 @@ from django.utils.translation import gettext_lazy
 from bookings.models import Booking, Ticket
 from events.admin_scoping import scope_queryset
 from events.models import Event, TicketType
-from events.selectors import availability_for_event
+from events.selectors import TicketTypeAvailability, availability_for_event
 from payments.models import Payment, Refund
 from payments.selectors import payments_stuck_processing, refunds_failed_unretried, refunds_stuck_pending
 
@@ -41,13 +41,9 @@ from payments.selectors import payments_stuck_processing, refunds_failed_unretri
 
 
 @dataclass(frozen=True)
-class TypeSales:
-    name: str
-    price: Decimal
-    capacity: int
-    sold: int
-    held: int
-    available: int
+class TypeSales(TicketTypeAvailability):
+    """A ticket type's availability (the catalogue's figures) and its revenue."""
+
     revenue: Decimal
 
 
@@ -88,8 +84,7 @@ def type_sales(event: Event, availability=None) -> list[TypeSales]:
         .values_list("ticket_type_id", "revenue")
     )
     return [
-        TypeSales(name=row.name, price=row.price, capacity=row.capacity, sold=row.sold, held=row.held,
-                  available=row.available, revenue=(revenue.get(row.id) or Decimal(0)).quantize(CENTS))
+        TypeSales(**vars(row), revenue=(revenue.get(row.id) or Decimal(0)).quantize(CENTS))
         for row in availability.ticket_types
     ]
 

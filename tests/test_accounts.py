@@ -10,20 +10,12 @@ from django.urls import reverse
 from django.views.defaults import server_error
 
 from events.tests.factories import UserFactory
+from events.tests.pages import page, title
 
 pytestmark = pytest.mark.django_db
 
 User = get_user_model()
 PASSWORD = "a-long-enough-Passw0rd"
-
-
-def page(response) -> str:
-    assert response.status_code == 200, response.status_code
-    return response.content.decode()
-
-
-def title(html: str) -> str:
-    return re.search(r"<title>(.*?)</title>", html, re.S).group(1).strip()
 
 
 # --- Sign up ----------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from django.urls import reverse
 from bookings.models import Booking, Ticket
 from bookings.tests.factories import make_booking
 from events.tests.factories import EventFactory, TicketTypeFactory, UserFactory
+from events.tests.pages import page, title
 from payments.gateway import Declined
 from payments.models import Payment, Refund
 from payments.services import payment_capture
@@ -23,15 +24,6 @@ pytestmark = pytest.mark.django_db
 
 CARD = {"card_number": "4111 1111 1111 1111", "exp_month": "12", "exp_year": "2099", "cvc": "123",
         "cardholder_name": "Ada Lovelace"}
-
-
-def page(response) -> str:
-    assert response.status_code == 200, response.status_code
-    return response.content.decode()
-
-
-def title(html: str) -> str:
-    return re.search(r"<title>(.*?)</title>", html, re.S).group(1).strip()
 
 
 def guest_booking(*, quantity=2, status=Booking.Status.RESERVED, **type_fields):

@@ -14,18 +14,10 @@ from bookings.models import Booking
 from bookings.tests.factories import make_booking
 from events.models import Event, TicketType
 from events.tests.factories import EventFactory, TicketTypeFactory, UserFactory
+from events.tests.pages import page, title
 from ticketing.errors import Busy
 
 pytestmark = pytest.mark.django_db
-
-
-def page(response) -> str:
-    assert response.status_code == 200, response.status_code
-    return response.content.decode()
-
-
-def title(html: str) -> str:
-    return re.search(r"<title>(.*?)</title>", html, re.S).group(1).strip()
 
 
 # --- Event list ------------------------------------------------------------------------

@@ -172,6 +172,19 @@ def assert_stuck_after_capture(booking: Booking) -> None:
     assert MockCharge.objects.get(reference=payment.gateway_reference).capture_count == 1
 
 
+def kill_a_worker_during_the_capture(workers, booking: Booking, tmp_path):
+    """A worker whose gateway captures and then hangs is SIGKILLed there: the capture is taken,
+    the task never finished and its message was never acknowledged. Returns the gateway's marker
+    file and the killed worker (for its output)."""
+    marker = tmp_path / "captured"
+    first = workers(PAYMENT_GATEWAY=FAULT_GATEWAY, FAULT_MARKER=str(marker))
+    payment_authorize(booking=booking, card=card())
+    wait_for(marker.exists, "the capture to reach the gateway")
+    first.kill()
+    assert_stuck_after_capture(booking)
+    return marker, first
+
+
 def test_a_real_worker_captures_confirms_and_mails(workers, booking, tmp_path):
     workers()
 
@@ -181,13 +194,7 @@ def test_a_real_worker_captures_confirms_and_mails(workers, booking, tmp_path):
 
 
 def test_a_worker_killed_during_a_capture_gets_the_message_again_after_a_restart(workers, booking, tmp_path):
-    marker = tmp_path / "captured"
-    first = workers(PAYMENT_GATEWAY=FAULT_GATEWAY, FAULT_MARKER=str(marker))
-    payment_authorize(booking=booking, card=card())
-
-    wait_for(marker.exists, "the capture to reach the gateway")
-    first.kill()
-    assert_stuck_after_capture(booking)
+    marker, first = kill_a_worker_during_the_capture(workers, booking, tmp_path)
 
     # acks_late: the message was never acknowledged, so Redis keeps it and hands it out again once
     # the visibility timeout has passed. The restarted worker runs with a visibility timeout of 0,
@@ -220,12 +227,7 @@ def test_a_pool_process_killed_during_a_capture_is_requeued_at_once_by_its_worke
 
 
 def test_a_capture_stuck_unacknowledged_is_queued_again_by_payments_reconcile(workers, booking, tmp_path, broker):
-    marker = tmp_path / "captured"
-    first = workers(PAYMENT_GATEWAY=FAULT_GATEWAY, FAULT_MARKER=str(marker))
-    payment_authorize(booking=booking, card=card())
-    wait_for(marker.exists, "the capture to reach the gateway")
-    first.kill()
-    assert_stuck_after_capture(booking)
+    marker, first = kill_a_worker_during_the_capture(workers, booking, tmp_path)
     assert broker.hlen("unacked") == 1  # the message sits unacknowledged for the hour-long visibility timeout
 
     later = timezone.now() + timedelta(seconds=settings.PAYMENT_STUCK_AFTER_SECONDS + 1)
