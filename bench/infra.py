@@ -178,8 +178,9 @@ def pick_port(preferred: int) -> int:
 
 
 @contextlib.contextmanager
-def gunicorn(config: ServerConfig, log_path: Path) -> Iterator[Server]:
-    """gunicorn serving `ticketing.wsgi` with the bench settings; always stopped, with its workers."""
+def gunicorn(config: ServerConfig, log_path: Path, *, root: Path = ROOT) -> Iterator[Server]:
+    """gunicorn serving `ticketing.wsgi` with the bench settings; always stopped, with its workers.
+    `root`: the project tree whose code it serves (bench/ab.py serves another commit's)."""
     worker_class = "gthread" if config.threads > 1 and config.worker_class == "sync" else config.worker_class
     config = dataclasses.replace(config, worker_class=worker_class)
     cmd = [
@@ -190,7 +191,8 @@ def gunicorn(config: ServerConfig, log_path: Path) -> Iterator[Server]:
     ]
     with open(log_path, "w") as log:
         process = subprocess.Popen(  # noqa: S603
-            cmd, cwd=ROOT, env={**os.environ, **bench_env()}, stdout=log, stderr=subprocess.STDOUT,
+            cmd, cwd=root, env={**os.environ, **bench_env(), "PYTHONPATH": str(root)}, stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stopping it stops every worker
             preexec_fn=_die_with_parent,
         )

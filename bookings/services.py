@@ -40,6 +40,7 @@ from ticketing.db import (
     PreparedQuery,
     Statement,
     execute_together,
+    fetch_together,
     insert_statement,
     locking_atomic,
     mark_saved,
@@ -90,8 +91,10 @@ def booking_reserve(
     One transaction: lock the event (when capped) and the requested ticket
     types, check the rules on the locked rows, reclaim expired holds of those
     types if short, then take the capacity with `F()` updates and create the
-    booking and its tickets — on PostgreSQL in a single statement, so the hot
-    rows stay locked for that statement and the commit only. Cost does not
+    booking and its tickets. On PostgreSQL that is two round trips: the locks
+    (with the BEGIN and the lock timeout, and a fresh read of the event), then
+    the writes with the COMMIT, so the hot rows stay locked for one round trip
+    and the few checks in between. Cost does not
     depend on how many tickets are already sold: only counters are read.
     Returns the booking with its tickets (and no payments) attached: rendering
     it needs no query.
@@ -114,7 +117,7 @@ def booking_reserve(
         for _i in range(n)
     ]
     with locking_atomic():
-        event, types = _lock_inventory(event, quantities.keys())
+        event, types = _lock_inventory(event, quantities.keys(), fresh=True)
         _check_sellable(event, types, quantities, now)
         if _shortfall(event, types, quantities):
             if _reclaim_expired_holds(event, types, now):
@@ -126,15 +129,12 @@ def booking_reserve(
         for ticket in tickets:
             ticket.ticket_type = types[ticket.ticket_type_id]
             ticket.price = ticket.ticket_type.price
-        # The rest of the locked section is one statement: counters, booking, tickets, and a
-        # fresh look at an uncapped event (see `_EventState`).
-        latest = execute_together(
+        # The rest of the locked section is one round trip: counters, booking, tickets, COMMIT.
+        execute_together(
             [*_counter_updates(event=event, per_type=quantities, held=+1),
              insert_statement([booking]), insert_statement(tickets)],
-            then=_EVENT_STATE.select(event.pk),
+            commit=True,
         )
-        if event.capacity is None:
-            _check_sellable(_EVENT_STATE.apply(event, latest), types, quantities, now)  # raising rolls back
         mark_saved([booking, *tickets])
     tickets.sort(key=lambda t: (t.ticket_type.position, t.pk))
     return booking_with_relations(booking, tickets=tickets, payments=[])
@@ -171,24 +171,39 @@ def _booking_email(email: str, buyer: AbstractBaseUser | None) -> str:
     return email
 
 
-def _lock_inventory(event: Event, type_ids: Iterable[uuid.UUID]) -> tuple[Event, dict[uuid.UUID, TicketType]]:
-    """Lock the event (when capped) then the ticket types by pk; return fresh rows.
+def _lock_inventory(event: Event, type_ids: Iterable[uuid.UUID], *,
+                    fresh: bool = False) -> tuple[Event, dict[uuid.UUID, TicketType]]:
+    """Lock the event (when capped) then the ticket types by pk; return fresh rows. One round trip.
 
     `event.capacity` as the caller loaded it decides whether the event row is
     locked. If the cap was set meanwhile (an organizer change), the event row
     would have to be locked after the types, against the global order, so the
     request is refused as `Busy` and its retry takes the right path.
+
+    With `fresh`, an uncapped event (whose row is not locked) is read again after the type
+    locks, in the same round trip (`_EventState`), so the caller sees a change committed
+    while it waited for them.
     """
     ids = sorted(set(type_ids))
+    reads = [(_LOCK_TYPES, {"event": event.pk, "types": ids})]
     if event.capacity is not None:
-        locked = _LOCK_EVENT.fetch(event=event.pk)
-        if not locked:
+        reads.insert(0, (_LOCK_EVENT, {"event": event.pk}))
+    elif fresh:
+        reads.append((_EventState.query, {"event": event.pk}))
+    results = fetch_together(*reads)
+    if event.capacity is not None:
+        locked_event, locked_types = results
+        if not locked_event:
             raise Event.DoesNotExist(f"Event {event.pk} was deleted.")
-        [event] = locked
-    types = {tt.pk: tt for tt in _LOCK_TYPES.fetch(event=event.pk, types=ids)}
+        [event] = locked_event
+    else:
+        locked_types = results[0]
+    types = {tt.pk: tt for tt in locked_types}
     if len(types) != len(ids):
         raise InvalidInput(_("Unknown ticket type for this event."),
                            errors={"items": [_("Unknown ticket type for this event.")]})
+    if event.capacity is None and fresh:
+        event = _EventState.apply(event, results[1])
     return event, types
 
 
@@ -206,28 +221,26 @@ class _EventState:
     An uncapped event's row is not locked, so the caller's copy may be stale: a concurrent
     `event_cancel` (which locks every type) or a change of dates may have committed while this
     transaction waited for the type locks. The reservation reads these columns again in the
-    statement that writes the hold (no extra round trip) and checks them: a change rolls the
-    hold back. A capacity set meanwhile would need the event row locked after the types,
-    against the global order, so it is refused as `Busy` and the retry takes the capped path;
-    so is a change of currency (possible only while the event has no booking at all).
+    round trip that takes the type locks, in a statement of its own (so with a snapshot taken
+    once the locks are held) and checks them before it writes. A capacity set meanwhile would
+    need the event row locked after the types, against the global order, so it is refused as
+    `Busy` and the retry takes the capped path; so is a change of currency (possible only
+    while the event has no booking at all).
     """
 
     columns = ("status", "starts_at", "capacity", "currency")
     query = PreparedQuery(lambda event: Event.objects.filter(pk=event).order_by().values_list(*_EventState.columns))
 
-    def select(self, pk) -> Statement:
-        return self.query.statement(event=pk)
-
-    def apply(self, event: Event, row: tuple) -> Event:
+    @classmethod
+    def apply(cls, event: Event, rows: list[tuple]) -> Event:
+        if not rows:
+            raise Event.DoesNotExist(f"Event {event.pk} was deleted.")
         latest = copy(event)
-        for column, value in zip(self.columns, self.query.convert(row, event=event.pk), strict=True):
+        for column, value in zip(cls.columns, rows[0], strict=True):
             setattr(latest, column, value)
         if latest.capacity is not None or latest.currency != event.currency:
             raise Busy()
         return latest
-
-
-_EVENT_STATE = _EventState()
 
 
 def _reread(event: Event, types: Mapping[uuid.UUID, TicketType]) -> tuple[Event, dict[uuid.UUID, TicketType]]:

@@ -25,6 +25,7 @@ from django.db.models.query import ModelIterable
 from django.db.models.sql import InsertQuery, UpdateQuery
 
 from ticketing.errors import Busy
+from ticketing.postgresql.base import end_transaction_early
 
 # SQLSTATE codes: lock_not_available, deadlock_detected.
 _BUSY_SQLSTATES = {"55P03", "40P01"}
@@ -138,30 +139,70 @@ def mark_saved(objs: Iterable[Model], using: str = DEFAULT_DB_ALIAS) -> None:
         obj._state.db = using
 
 
-def execute_together(writes: Sequence[Statement], then: Statement) -> tuple | None:
-    """Run `writes` (INSERT/UPDATE/DELETE statements, in order), then the query `then`; return its
-    first row.
+def execute_together(writes: Sequence[Statement], *, commit: bool = False) -> bool:
+    """Run `writes` (INSERT/UPDATE/DELETE statements, in order); with `commit`, end the
+    transaction with them. Returns whether it committed.
 
-    On PostgreSQL this is one statement, so one round trip: the writes become data-modifying
-    CTEs (`WITH w0 AS (UPDATE ...), w1 AS (INSERT ...) SELECT ...`), which PostgreSQL runs
-    exactly once each, whether or not the query refers to them. The query sees the database as
-    it was when the statement started — in a transaction that already holds its row locks, the
-    latest committed state — but not the writes' own effects: it must not read the rows the
-    writes touch. Elsewhere (SQLite) the statements run one after the other.
+    On PostgreSQL this is one round trip: the writes but the last become data-modifying CTEs
+    of the last (`WITH w0 AS (UPDATE ...), w1 AS (INSERT ...) INSERT ...`), which PostgreSQL
+    runs exactly once each; the CTEs must not read what the others write. With `commit`,
+    and when the caller's `atomic` block is the outermost one, the same simple query ends with
+    `COMMIT`, so the transaction's locks are released without another round trip; Django's
+    own commit at the end of the block then finds the transaction closed and sends nothing.
+    Nothing may touch the database after it in that block (the backend refuses it), and
+    nothing may raise: the data is committed. Inside an outer transaction (a nested block, a
+    test) the commit is left to the outermost block. Elsewhere (SQLite) the statements run one
+    after the other.
 
     This is how a reservation keeps its locked section short: the hot row is locked by one
-    statement, and everything else it writes goes in this one before the commit.
+    round trip, and everything it writes goes in this one, with the commit.
     """
     with connection.cursor() as cursor:
         if connection.vendor != "postgresql":
             for sql, params in writes:
                 cursor.execute(sql, params)
-            cursor.execute(*then)
-            return cursor.fetchone()
-        ctes = ", ".join(f"w{i} AS ({sql})" for i, (sql, _params) in enumerate(writes))
-        params = [p for _sql, write_params in writes for p in write_params]
-        cursor.execute(f"WITH {ctes} {then[0]}", [*params, *then[1]])
-        return cursor.fetchone()
+            return False
+        *ctes, (sql, last_params) = writes
+        if ctes:
+            sql = "WITH " + ", ".join(f"w{i} AS ({cte_sql})" for i, (cte_sql, _p) in enumerate(ctes)) + f" {sql}"
+        params = [p for _sql, cte_params in ctes for p in cte_params] + list(last_params)
+        commit = commit and _commit_inline_possible(cursor)
+        cursor.execute(f"{sql}; COMMIT" if commit else sql, params)
+        if commit:
+            end_transaction_early(connection.connection)
+        return commit
+
+
+def _commit_inline_possible(cursor) -> bool:
+    return (
+        connection.in_atomic_block and len(connection.atomic_blocks) == 1 and not connection.needs_rollback
+        and getattr(connection.connection, "transaction_wanted", False)  # ticketing.postgresql's connection
+        and isinstance(cursor.cursor, psycopg.ClientCursor)  # one simple query, several statements
+    )
+
+
+def fetch_together(*reads: tuple[PreparedQuery, dict[str, Any]]) -> list[list]:
+    """The rows of several prepared reads (`PreparedQuery`, values), run in this order in one round trip.
+
+    On PostgreSQL with client-side binding they go out as one simple query; under READ
+    COMMITTED each statement takes its own snapshot when it starts, so a read that follows a
+    `SELECT ... FOR UPDATE` sees what was committed while the lock was waited for.
+    """
+    compiled = [(query._compiled(values), values) for query, values in reads]
+    with connection.cursor() as cursor:
+        if len(compiled) > 1 and connection.vendor == "postgresql" and isinstance(cursor.cursor, psycopg.ClientCursor):
+            cursor.execute("; ".join(c.sql for c, _values in compiled),
+                           [p for c, values in compiled for p in c.bind(values)])
+            results = []
+            for c, _values in compiled:
+                results.append(c.rows(cursor.fetchall()))
+                cursor.nextset()
+            return results
+        results = []
+        for c, values in compiled:
+            cursor.execute(c.sql, c.bind(values))
+            results.append(c.rows(cursor.fetchall()))
+        return results
 
 
 # --- Queries compiled once ---------------------------------------------------------------------
@@ -190,15 +231,8 @@ class PreparedQuery:
 
     def fetch(self, **values: Any) -> list:
         """The rows: model instances, or tuples for a `values_list()` queryset."""
-        compiled = self._compiled(values)
-        with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, compiled.bind(values))
-            return compiled.rows(cursor.fetchall())
-
-    def convert(self, row: tuple, **values: Any):
-        """One row of `statement()` run elsewhere (`execute_together`), as `fetch` returns it."""
-        [result] = self._compiled(values).rows([row])
-        return result
+        [rows] = fetch_together((self, values))
+        return rows
 
     def _compiled(self, values: dict[str, Any]) -> _Compiled:
         if any(isinstance(value, list | tuple) and not value for value in values.values()):

@@ -264,9 +264,10 @@ def test_reserve_cost_does_not_grow_with_tickets_already_sold():
     assert queries_for_one_reservation(empty) == queries_for_one_reservation(busy)
 
 
-def test_reserve_locks_the_hot_row_for_one_statement_and_the_commit():
-    """DESIGN section 6: the hot row is locked by one statement; everything the reservation writes
-    (counters, booking, tickets, a fresh read of the event) goes in the next, then the commit."""
+def test_reserve_inside_an_outer_transaction_leaves_the_commit_to_it():
+    """DESIGN section 6: the hot row is locked by one round trip; everything the reservation writes
+    (counters, booking, tickets) goes in the next. Inside a transaction of the caller's (here the
+    test's), the commit is the caller's."""
     tt = TicketTypeFactory(capacity=10)
     with CaptureQueriesContext(connection) as ctx:
         reserve(tt, 2)
@@ -276,6 +277,29 @@ def test_reserve_locks_the_hot_row_for_one_statement_and_the_commit():
     after_lock = sql[locks[0] + 1:]
     assert len(after_lock) == 2 and after_lock[1].startswith("RELEASE SAVEPOINT")  # the test's commit
     assert after_lock[0].startswith("WITH ") and after_lock[0].count("INSERT INTO") == 2
+    assert not after_lock[0].endswith("COMMIT")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("capped", [False, True])
+def test_reserve_is_two_round_trips_and_the_hot_row_is_locked_for_one(capped):
+    """On its own transaction: BEGIN, the lock timeout, the locks and a fresh read of an uncapped
+    event in one round trip; the counters, the booking, the tickets and COMMIT in the next."""
+    tt = TicketTypeFactory(capacity=10, event__capacity=50 if capped else None)
+    event = Event.objects.get(pk=tt.event_id)
+    with CaptureQueriesContext(connection) as ctx:
+        booking = booking_reserve(event=event, items=[LineItem(tt, 2)], email="a@example.com")
+    sent = [q["sql"] for q in ctx.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]  # Django's markers
+    assert len(sent) == 2
+    locks, writes = sent
+    assert locks.startswith("BEGIN; SET LOCAL lock_timeout = ")
+    assert locks.count("FOR NO KEY UPDATE") == (2 if capped else 1)
+    assert locks.count('FROM "events_event"') == 1  # locked when capped, read fresh when not
+    assert writes.startswith("WITH ") and writes.count("INSERT INTO") == 2 and writes.endswith("; COMMIT")
+    assert writes.count("UPDATE ") == (2 if capped else 1)
+    assert counters(tt) == (0, 2)
+    assert Booking.objects.get(pk=booking.pk).status == Booking.Status.RESERVED
+    assert statuses(booking) == ["held", "held"]
 
 
 def test_the_reserved_booking_comes_with_its_tickets_and_renders_without_a_query():

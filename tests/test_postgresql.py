@@ -1,0 +1,170 @@
+"""ticketing.postgresql: Django's backend with a transaction's BEGIN sent with its first statement.
+
+These tests run on real transactions (`transaction=True`): the test's own transaction would
+otherwise be the one every statement joins.
+"""
+
+import uuid
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import IntegrityError, ProgrammingError, connection, connections, transaction
+from django.db.transaction import TransactionManagementError
+from django.test.utils import CaptureQueriesContext
+from psycopg.pq import TransactionStatus
+
+from events.models import Organizer
+from ticketing.db import execute_together, fetch_together, insert_statement
+from ticketing.postgresql.base import _begin_statement
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MARKERS = {"BEGIN", "COMMIT", "ROLLBACK"}  # what Django logs for set_autocommit/commit/rollback calls
+
+
+def sent(ctx) -> list[str]:
+    """The statements that went to the server, as psycopg sent them (Django's markers and statements
+    refused before sending, logged as None, left out)."""
+    return [q["sql"] for q in ctx.captured_queries if q["sql"] and q["sql"] not in MARKERS]
+
+
+def server_status():
+    return connection.connection.pgconn.transaction_status
+
+
+def other_connection():
+    db = connection.settings_dict
+    return psycopg.connect(dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or 5432,
+                           autocommit=True)
+
+
+def names_seen_by(other) -> set[str]:
+    return {name for (name,) in other.execute("SELECT name FROM events_organizer").fetchall()}
+
+
+def organizer(name: str, **fields) -> Organizer:
+    return Organizer(name=name, slug=f"{name}-{uuid.uuid4().hex[:8]}", **fields)
+
+
+def test_the_backend_is_in_use():
+    assert settings.DATABASES["default"]["ENGINE"] == "ticketing.postgresql"
+    assert type(connections["default"]).__module__ == "ticketing.postgresql.base"
+
+
+def test_a_transaction_opens_with_its_first_statement_in_the_same_round_trip():
+    with CaptureQueriesContext(connection) as ctx, transaction.atomic():
+        assert connection.connection.autocommit  # psycopg never sends a BEGIN of its own
+        assert server_status() == TransactionStatus.IDLE  # nothing sent yet
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT %s::int + 1", [41])
+            assert cursor.fetchall() == [(42,)]  # the statement's result, not BEGIN's
+            assert server_status() == TransactionStatus.INTRANS
+            cursor.execute("SELECT txid_current_if_assigned() IS NULL")
+            assert cursor.fetchone() == (True,)
+    assert server_status() == TransactionStatus.IDLE
+    assert sent(ctx) == ["BEGIN; SELECT 41::int + 1", "SELECT txid_current_if_assigned() IS NULL"]
+
+
+def test_an_atomic_block_is_still_one_transaction_committed_or_rolled_back_as_a_whole():
+    with other_connection() as other:
+        with transaction.atomic():
+            organizer("first").save()
+            organizer("second").save()
+            assert names_seen_by(other) == set()  # not committed yet
+        assert names_seen_by(other) == {"first", "second"}
+
+        with pytest.raises(IntegrityError), transaction.atomic():
+            organizer("third").save()
+            Organizer.objects.create(name="fourth", slug=Organizer.objects.get(name="first").slug)
+        assert names_seen_by(other) == {"first", "second"}
+    assert server_status() == TransactionStatus.IDLE
+
+
+def test_savepoints_roll_back_only_their_part():
+    with transaction.atomic():
+        organizer("kept").save()
+        with pytest.raises(ZeroDivisionError), transaction.atomic():
+            organizer("dropped").save()
+            1 / 0  # noqa: B018
+    assert set(Organizer.objects.values_list("name", flat=True)) == {"kept"}
+
+
+def test_an_empty_atomic_block_opens_no_transaction():
+    with CaptureQueriesContext(connection) as ctx, transaction.atomic():
+        pass
+    assert sent(ctx) == [] and server_status() == TransactionStatus.IDLE
+
+
+@pytest.mark.parametrize("first", ["executemany", "iterator"])
+def test_statements_that_cannot_carry_the_begin_open_the_transaction_first(first):
+    Organizer.objects.bulk_create([organizer("a"), organizer("b")])
+    with transaction.atomic():
+        if first == "executemany":
+            with connection.cursor() as cursor:
+                cursor.executemany("UPDATE events_organizer SET name = name || %s WHERE name = %s",
+                                   [["!", "a"], ["!", "b"]])
+        else:  # a named (server-side) cursor, declared by psycopg itself
+            assert sorted(o.name for o in Organizer.objects.order_by().iterator(chunk_size=1)) == ["a", "b"]
+            Organizer.objects.update(name="c")
+        assert server_status() == TransactionStatus.INTRANS
+        transaction.set_rollback(True)
+    assert sorted(Organizer.objects.values_list("name", flat=True)) == ["a", "b"]
+
+
+def test_an_isolation_level_set_in_the_options_goes_with_the_begin():
+    class Conn:
+        isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+
+    assert _begin_statement(Conn()) == "BEGIN ISOLATION LEVEL REPEATABLE READ"
+    Conn.isolation_level = None
+    assert _begin_statement(Conn()) == "BEGIN"
+
+
+def test_a_failing_first_statement_leaves_a_usable_connection():
+    with pytest.raises(ProgrammingError, match="no_such_table"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM no_such_table")
+    assert server_status() == TransactionStatus.IDLE  # rolled back
+    assert Organizer.objects.count() == 0
+
+
+# --- ticketing.db on real transactions ---------------------------------------------------------
+
+
+def test_writes_can_commit_in_their_own_round_trip_when_the_block_is_the_outermost():
+    with other_connection() as other, CaptureQueriesContext(connection) as ctx:
+        with transaction.atomic():
+            first, second = organizer("one", id=10**9 + 1), organizer("two", id=10**9 + 2)  # keys set: no RETURNING
+            assert execute_together([insert_statement([first]), insert_statement([second])], commit=True)
+            assert names_seen_by(other) == {"one", "two"}  # committed before the block ends
+            assert server_status() == TransactionStatus.IDLE
+            with pytest.raises(TransactionManagementError), connection.cursor() as cursor:
+                cursor.execute("SELECT 1")  # nothing may follow the commit in this block
+        assert Organizer.objects.count() == 2  # the next block works as usual
+    statements = sent(ctx)
+    assert statements[0].startswith("BEGIN; WITH w0 AS (INSERT") and statements[0].endswith("; COMMIT")
+    assert len(statements) == 2 and statements[1].startswith("SELECT COUNT(*)")
+
+
+def test_writes_inside_an_outer_transaction_leave_the_commit_to_it():
+    with other_connection() as other, transaction.atomic():
+        with transaction.atomic():
+            assert not execute_together([insert_statement([organizer("inner", id=10**9)])], commit=True)
+        assert names_seen_by(other) == set()
+        transaction.set_rollback(True)
+    assert Organizer.objects.count() == 0
+
+
+def test_reads_run_together_go_out_in_one_round_trip_and_come_back_in_order():
+    from ticketing.db import PreparedQuery
+
+    Organizer.objects.bulk_create([organizer("a"), organizer("b")])
+    [a, b] = Organizer.objects.order_by("name")
+    lock = PreparedQuery(lambda pk: Organizer.objects.select_for_update().filter(pk=pk))
+    names = PreparedQuery(lambda pks: Organizer.objects.filter(pk__in=pks).order_by("name").values_list("name"))
+    with CaptureQueriesContext(connection) as ctx, transaction.atomic():
+        locked, named = fetch_together((lock, {"pk": b.pk}), (names, {"pks": [a.pk, b.pk]}))
+    assert locked == [b] and locked[0].slug == b.slug
+    assert named == [("a",), ("b",)]
+    [statement] = sent(ctx)  # one round trip
+    assert statement.startswith("BEGIN; SELECT") and "FOR UPDATE; SELECT" in statement
