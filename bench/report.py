@@ -250,9 +250,10 @@ def markdown(results: dict, history: str = HISTORY_PLACEHOLDER) -> str:
         "`bookings.services.holds_expire()` called until it returns 0.",
         storm_table(results).markdown(),
         "## SQL of one reservation",
-        f"POST /api/v1/bookings/ issues {queries['warm']} SQL statements once the caller's token and the event "
-        f"are cached in the process ({queries['cold_token_cache']} the first time: the token lookup and the event "
-        "read), measured with the Django test client and `CaptureQueriesContext`. On a persistent "
+        f"POST /api/v1/bookings/ makes {queries['warm']} round trips to PostgreSQL once the caller's token and the "
+        f"event are cached in the process ({queries['cold_token_cache']} the first time: the token lookup and the "
+        "event read), measured with the Django test client and `CaptureQueriesContext`; each line is one round "
+        "trip, as psycopg sent it (one simple query may hold several statements). On a persistent "
         "connection Django's health check (`CONN_HEALTH_CHECKS`, a trivial query) adds one round trip per "
         "request, which the capture does not show; the token comes from Redis (one round trip):",
         "\n".join(f"{i}. `{sql}`" for i, sql in enumerate(queries["statements"], 1)),
