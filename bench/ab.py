@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/ab.py --base 2f251e0                  # about 5 minutes
     .venv/bin/python bench/ab.py --base HEAD~1 --rounds 6 --clients 8,32 --capacity 1000
+    .venv/bin/python bench/ab.py --base HEAD --base-workers 3 --workers 4   # worker counts instead
 
 This machine's speed drifts by up to 2x from one minute to the next (other tenants), so two
 `bench/run.py` runs a few minutes apart do not compare. Here both trees are served at once
@@ -44,6 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--capacity", type=int, default=1500, help="tickets of each hot run (1500)")
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each ceiling measurement (3)")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers of each server (3)")
+    parser.add_argument("--base-workers", type=int, help="gunicorn workers of the base's server (--workers); with "
+                        "--base HEAD this compares worker counts")
     return parser.parse_args(argv)
 
 
@@ -127,8 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         names = (f"before {commit}", f"after {_git('rev-parse', '--short', 'HEAD')}{'+changes' if dirty else ''}")
         tokens = seed.buyers(max(args.clients))
         servers = {}
-        for name, root, port in ((names[0], folder, 8766), (names[1], ROOT, 8767)):
-            config = infra.ServerConfig(args.workers, "sync", 1, infra.pick_port(port))
+        workers = (args.base_workers or args.workers, args.workers)
+        if workers[0] != workers[1]:
+            names = tuple(f"{name} ({n} workers)" for name, n in zip(names, workers, strict=True))
+        for name, root, port, count in ((names[0], folder, 8766, workers[0]), (names[1], ROOT, 8767, workers[1])):
+            config = infra.ServerConfig(count, "sync", 1, infra.pick_port(port))
             log = Path(tempfile.gettempdir()) / f"bench-ab-{os.getpid()}-{port}.log"
             servers[name] = stack.enter_context(infra.gunicorn(config, log, root=root))
             event, ticket_type = seed.on_sale(capacity=200, label=f"warm-up {name}")
@@ -143,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{time.strftime('%H:%M:%S')}] round {i + 1}: {done}", file=sys.stderr, flush=True)
         check = infra.check_inventory()
     print(f"{names[0]} against {names[1]}: {args.rounds} rounds (ABBA), hot on-sale of {args.capacity} tickets, "
-          f"ceiling {args.seconds:.0f} s, {args.workers} sync workers each, {time.strftime('%Y-%m-%d %H:%M UTC')}")
+          f"ceiling {args.seconds:.0f} s, sync workers, {time.strftime('%Y-%m-%d %H:%M UTC')}")
     print("reserve: reservations/s; ceiling: requests/s; ratio: reserve/ceiling; p99: ms of the 201s")
     print(report(rounds, args, names))
     print(f"check_inventory: {'ok' if check['ok'] else check['output']}")

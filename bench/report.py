@@ -230,8 +230,8 @@ def markdown(results: dict, history: str = HISTORY_PLACEHOLDER) -> str:
         hot_table(results).markdown(),
         "## Limits in the same run",
         "Ceiling: the same gunicorn serving `/bench/ceiling/` (token auth, one primary-key query, small JSON) to "
-        f"the same N clients for {s['phase_seconds']} s. pgbench: `bench/reserve.sql` (the locked transaction of a "
-        "reservation, statement for statement) on a separate ticket type, same N connections "
+        f"the same N clients for {s['phase_seconds']} s. pgbench: `bench/reserve.sql` (the transaction of a "
+        "reservation, in the server's two round trips) on a separate ticket type, same N connections "
         "(capped by PostgreSQL's max_connections), for the same time.",
         limits_table(results).markdown(),
         "## Service level",

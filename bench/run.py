@@ -41,8 +41,8 @@ What each part measures:
    `manage.py check_inventory` exits 0.
 2. Limits, same server, same N: the framework ceiling (`/bench/ceiling/`:
    token auth, one query, small JSON) for a fixed time, and pgbench running
-   `bench/reserve.sql` (the locked transaction of a reservation, statement for
-   statement) on a separate ticket type. Ratios reserve/ceiling and
+   `bench/reserve.sql` (the transaction of a reservation, in the server's two
+   round trips) on a separate ticket type. Ratios reserve/ceiling and
    reserve/pgbench show how much of each limit the reserve path keeps.
 3. Service level: `bookings.services.booking_reserve` in N threads (own
    connection each), no HTTP, until `SoldOut`.
