@@ -168,3 +168,35 @@ def test_reads_run_together_go_out_in_one_round_trip_and_come_back_in_order():
     assert named == [("a",), ("b",)]
     [statement] = sent(ctx)  # one round trip
     assert statement.startswith("BEGIN; SELECT") and "FOR UPDATE; SELECT" in statement
+
+
+def spy_on_raw_cursors(monkeypatch) -> list:
+    """Django's health check queries through psycopg's own cursor, which CaptureQueriesContext does not see."""
+    opened, raw = [], connection.connection
+    original = raw.cursor
+    monkeypatch.setattr(raw, "cursor", lambda *a, **kw: opened.append(a) or original(*a, **kw))
+    return opened
+
+
+def test_the_health_check_sends_nothing_to_a_live_connection(monkeypatch):
+    connection.ensure_connection()
+    opened = spy_on_raw_cursors(monkeypatch)
+    assert connection.is_usable()
+    assert opened == []
+
+
+def test_the_health_check_finds_a_connection_the_server_ended_and_django_replaces_it(monkeypatch):
+    connection.ensure_connection()
+    pid = connection.connection.info.backend_pid
+    with other_connection() as other:
+        [(ended,)] = other.execute("SELECT pg_terminate_backend(%s, 5000)", [pid]).fetchall()
+    assert ended
+    opened = spy_on_raw_cursors(monkeypatch)
+    assert not connection.is_usable()
+    assert len(opened) == 1  # the socket had the server's goodbye to read: Django's SELECT 1 found out
+    monkeypatch.undo()
+
+    connection.health_check_enabled, connection.health_check_done = True, False
+    connection.close_if_health_check_failed()  # what Django does before a request's first query
+    assert Organizer.objects.count() == 0  # on a new connection
+    assert connection.connection.info.backend_pid != pid

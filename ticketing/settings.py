@@ -98,12 +98,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # Django's backend, with a transaction's BEGIN sent with its first statement (one round
-        # trip less per transaction): ticketing/postgresql/base.py.
+        # trip less per transaction) and a health check that polls the socket instead of
+        # querying: ticketing/postgresql/base.py.
         DATABASES["default"]["ENGINE"] = "ticketing.postgresql"
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    # A kept connection is checked (one trivial query) before each request's first query, so a
-    # connection the database dropped is replaced instead of failing a request. Costs one round
-    # trip per request; off, each worker fails one request after a database restart.
+    # A kept connection is checked before each request's first query, so a connection the database
+    # dropped is replaced instead of failing a request: ticketing.postgresql polls its socket and
+    # sends Django's trivial query only when the server has sent something (no round trip
+    # otherwise); off, each worker fails one request after a database restart.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -1,4 +1,5 @@
-"""Django's PostgreSQL backend, with a transaction's BEGIN sent together with its first statement.
+"""Django's PostgreSQL backend: a transaction's BEGIN sent with its first statement, and a health
+check that costs no round trip.
 
 psycopg opens a transaction with a `BEGIN` of its own, one round trip before the first
 statement. Here psycopg stays in autocommit mode and the backend opens the transaction
@@ -14,9 +15,17 @@ block costs no round trip at all). Statements that cannot carry the BEGIN (`exec
 composed SQL, a named cursor's DECLARE) get it sent on its own first, as psycopg would.
 Named cursors are declared `WITH HOLD`, since psycopg's autocommit flag no longer tells
 whether a transaction is open.
+
+The health check (`CONN_HEALTH_CHECKS`, before each request's first query) is Django's
+`SELECT 1` only when the idle connection's socket has something to read: a server that ends a
+connection (restart, `pg_terminate_backend`, an idle timeout) sends its FATAL notice and closes
+its end, which leaves the socket readable. A socket with nothing to read is a live connection,
+checked with one `poll()` system call instead of a round trip.
 """
 
 from __future__ import annotations
+
+import select
 
 from django.db.backends.postgresql import base
 from django.db.transaction import TransactionManagementError
@@ -89,6 +98,16 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 self.connection.autocommit = True
             self.connection.transaction_wanted = not autocommit
             self.connection.transaction_ended = False
+
+    def is_usable(self):
+        if self.connection is None or self.connection.closed:
+            return False
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(self.connection.fileno(), select.POLLIN)
+            if not poller.poll(0):  # nothing from the server: it has not ended the connection
+                return True
+        return super().is_usable()  # something came: find out with a query
 
     def create_cursor(self, name=None):
         cursor = super().create_cursor(name)
