@@ -253,9 +253,9 @@ def markdown(results: dict, history: str = HISTORY_PLACEHOLDER) -> str:
         f"POST /api/v1/bookings/ makes {queries['warm']} round trips to PostgreSQL once the caller's token and the "
         f"event are cached in the process ({queries['cold_token_cache']} the first time: the token lookup and the "
         "event read), measured with the Django test client and `CaptureQueriesContext`; each line is one round "
-        "trip, as psycopg sent it (one simple query may hold several statements). On a persistent "
-        "connection Django's health check (`CONN_HEALTH_CHECKS`, a trivial query) adds one round trip per "
-        "request, which the capture does not show; the token comes from Redis (one round trip):",
+        "trip, as psycopg sent it (one simple query may hold several statements). The health check of a kept "
+        "connection (`CONN_HEALTH_CHECKS`) polls its socket and sends no query unless the server has ended "
+        "the connection (`ticketing.postgresql`); the token comes from Redis (one round trip):",
         "\n".join(f"{i}. `{sql}`" for i, sql in enumerate(queries["statements"], 1)),
         HISTORY_HEADING,
         history,

@@ -116,8 +116,9 @@ def post_queries(event: Event, ticket_type: TicketType, token: str) -> dict:
             "statements": [_shorten(sql) for sql in sent]}
 
 
-def _shorten(sql: str, width: int = 240) -> str:
-    """The statement with its column lists elided, so what it touches and how it filters stays readable."""
+def _shorten(sql: str, width: int = 320) -> str:
+    """The statement with its column lists elided, so what it touches and how it filters stays readable;
+    a long one keeps its start and its end (where a COMMIT sent with it shows)."""
     sql = re.sub(r"((?:^|; )SELECT) .+? FROM ", r"\1 ... FROM ", sql)
     sql = re.sub(r"^(INSERT INTO \S+) \(.*", r"\1 (...) VALUES (...)", sql)
-    return sql if len(sql) <= width else sql[: width - 3] + "..."
+    return sql if len(sql) <= width else f"{sql[: width - 100]} ... {sql[-95:]}"
