@@ -19,7 +19,7 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, router, transaction
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, connections, router, transaction
 from django.db.models import DateTimeField, Model, QuerySet, UUIDField
 from django.db.models.query import ModelIterable
 from django.db.models.sql import InsertQuery, UpdateQuery
@@ -44,8 +44,9 @@ def locking_atomic() -> Iterator[None]:
     """`transaction.atomic()` with a bounded lock wait; lock timeouts raise `Busy`."""
     try:
         with transaction.atomic():
-            if connection.vendor == "postgresql":
-                with connection.execute_wrapper(_LockTimeoutFirst(int(settings.LOCK_TIMEOUT_MS))):
+            db = connections[DEFAULT_DB_ALIAS]
+            if db.vendor == "postgresql":
+                with db.execute_wrapper(_LockTimeoutFirst(int(settings.LOCK_TIMEOUT_MS))):
                     yield
             else:
                 yield
@@ -98,9 +99,10 @@ def insert_statement(objs: Sequence[Model]) -> Statement:
     values, as the compiler does (`pre_save`, `get_db_prep_save`), in the compiled layout:
     one row after another, or one array per column (PostgreSQL's UNNEST for several rows).
     """
+    db = connections[DEFAULT_DB_ALIAS]  # resolved once: each field's preparation reads it several times
     model = type(objs[0])
     fields = _insert_fields(model)
-    shape = (model, len(objs), connection.vendor)
+    shape = (model, len(objs), db.vendor)
     rows = [[field.pre_save(obj, True) for field in fields] for obj in objs]
     sql, layout = _INSERTS.get(shape, (None, None))
     if layout is None or any(hasattr(value, "resolve_expression") for row in rows for value in row):
@@ -110,7 +112,7 @@ def insert_statement(objs: Sequence[Model]) -> Statement:
         if shape not in _INSERTS:
             _INSERTS[shape] = (sql, _insert_layout(params, len(fields), len(objs)))
         return sql, params
-    prepared = [[field.get_db_prep_save(value, connection) for field, value in zip(fields, row, strict=True)]
+    prepared = [[field.get_db_prep_save(value, db) for field, value in zip(fields, row, strict=True)]
                 for row in rows]
     if layout == "columns":
         return sql, [list(column) for column in zip(*prepared, strict=True)]
@@ -157,8 +159,9 @@ def execute_together(writes: Sequence[Statement], *, commit: bool = False) -> bo
     This is how a reservation keeps its locked section short: the hot row is locked by one
     round trip, and everything it writes goes in this one, with the commit.
     """
-    with connection.cursor() as cursor:
-        if connection.vendor != "postgresql":
+    db = connections[DEFAULT_DB_ALIAS]
+    with db.cursor() as cursor:
+        if db.vendor != "postgresql":
             for sql, params in writes:
                 cursor.execute(sql, params)
             return False
@@ -166,17 +169,17 @@ def execute_together(writes: Sequence[Statement], *, commit: bool = False) -> bo
         if ctes:
             sql = "WITH " + ", ".join(f"w{i} AS ({cte_sql})" for i, (cte_sql, _p) in enumerate(ctes)) + f" {sql}"
         params = [p for _sql, cte_params in ctes for p in cte_params] + list(last_params)
-        commit = commit and _commit_inline_possible(cursor)
+        commit = commit and _commit_inline_possible(db, cursor)
         cursor.execute(f"{sql}; COMMIT" if commit else sql, params)
         if commit:
-            end_transaction_early(connection.connection)
+            end_transaction_early(db.connection)
         return commit
 
 
-def _commit_inline_possible(cursor) -> bool:
+def _commit_inline_possible(db, cursor) -> bool:
     return (
-        connection.in_atomic_block and len(connection.atomic_blocks) == 1 and not connection.needs_rollback
-        and getattr(connection.connection, "transaction_wanted", False)  # ticketing.postgresql's connection
+        db.in_atomic_block and len(db.atomic_blocks) == 1 and not db.needs_rollback
+        and getattr(db.connection, "transaction_wanted", False)  # ticketing.postgresql's connection
         and isinstance(cursor.cursor, psycopg.ClientCursor)  # one simple query, several statements
     )
 
@@ -188,9 +191,10 @@ def fetch_together(*reads: tuple[PreparedQuery, dict[str, Any]]) -> list[list]:
     COMMITTED each statement takes its own snapshot when it starts, so a read that follows a
     `SELECT ... FOR UPDATE` sees what was committed while the lock was waited for.
     """
+    db = connections[DEFAULT_DB_ALIAS]
     compiled = [(query._compiled(values), values) for query, values in reads]
-    with connection.cursor() as cursor:
-        if len(compiled) > 1 and connection.vendor == "postgresql" and isinstance(cursor.cursor, psycopg.ClientCursor):
+    with db.cursor() as cursor:
+        if len(compiled) > 1 and db.vendor == "postgresql" and isinstance(cursor.cursor, psycopg.ClientCursor):
             cursor.execute("; ".join(c.sql for c, _values in compiled),
                            [p for c, values in compiled for p in c.bind(values)])
             results = []
@@ -262,10 +266,10 @@ def _kind(value: Any) -> str:
     return "int" if isinstance(value, int) and not isinstance(value, bool) else "key"
 
 
-def _prep(kind: str, value: Any) -> Any:
+def _prep(kind: str, value: Any, db=connection) -> Any:
     if kind == "int":
         return int(value)
-    return (_MOMENT if kind == "moment" else _KEY).get_db_prep_value(value, connection)
+    return (_MOMENT if kind == "moment" else _KEY).get_db_prep_value(value, db)
 
 
 class _Compiled:
@@ -304,9 +308,9 @@ class _Compiled:
                 self._init_list = [column[0].target.attname for column in compiler.select[self._start:self._end]]
 
     def bind(self, values: dict[str, Any]) -> list:
-        params = list(self._template)
+        params, db = list(self._template), connections[DEFAULT_DB_ALIAS]
         for index, (name, kind, position) in self._places:
-            params[index] = _prep(kind, values[name] if position is None else values[name][position])
+            params[index] = _prep(kind, values[name] if position is None else values[name][position], db)
         return params
 
     def rows(self, rows: list[tuple]) -> list:
