@@ -67,15 +67,21 @@ def _worktree(stack: ExitStack, revision: str) -> tuple[Path, str]:
     return folder, commit
 
 
+def _on_sale(server: infra.Server, capacity: int, label: str, tokens: list[str]):
+    """A fresh on-sale of `capacity` tickets and the load target aiming `tokens` at it on `server`."""
+    from bench import load, seed
+
+    event, ticket_type = seed.on_sale(capacity=capacity, label=label)
+    return load.Target(server.base_url, str(event.pk), str(ticket_type.pk), tokens), ticket_type
+
+
 def _round(servers: dict, order: list[str], args: argparse.Namespace, tokens: list[str]) -> dict:
     from bench import load, seed
 
     figures: dict[str, dict] = {}
     for name in order:
-        server = servers[name]
         for clients in args.clients:
-            event, ticket_type = seed.on_sale(capacity=args.capacity, label=f"ab {name} N={clients}")
-            target = load.Target(server.base_url, str(event.pk), str(ticket_type.pk), tokens[:clients])
+            target, ticket_type = _on_sale(servers[name], args.capacity, f"ab {name} N={clients}", tokens[:clients])
             hot = load.hot_onsale(target, timeout=max(120.0, args.capacity / 10))
             check = seed.oversell_check(ticket_type)
             if not check["ok"] or hot["errors"]:
@@ -137,8 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             config = infra.ServerConfig(count, "sync", 1, infra.pick_port(port))
             log = Path(tempfile.gettempdir()) / f"bench-ab-{os.getpid()}-{port}.log"
             servers[name] = stack.enter_context(infra.gunicorn(config, log, root=root))
-            event, ticket_type = seed.on_sale(capacity=200, label=f"warm-up {name}")
-            target = load.Target(servers[name].base_url, str(event.pk), str(ticket_type.pk), tokens)
+            target, _ticket_type = _on_sale(servers[name], 200, f"warm-up {name}", tokens)
             load.warm_up(target)
             load.hot_onsale(target)
         rounds = []

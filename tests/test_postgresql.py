@@ -1,4 +1,5 @@
-"""ticketing.postgresql: Django's backend with a transaction's BEGIN sent with its first statement.
+"""ticketing.postgresql: Django's backend with a transaction's BEGIN sent with its first statement and
+a health check without a round trip; and ticketing.db's reads and writes sent together.
 
 These tests run on real transactions (`transaction=True`): the test's own transaction would
 otherwise be the one every statement joins.
@@ -15,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from psycopg.pq import TransactionStatus
 
 from events.models import Organizer
-from ticketing.db import execute_together, fetch_together, insert_statement
+from ticketing.db import PreparedQuery, execute_together, fetch_together, insert_statement
 from ticketing.postgresql.base import _begin_statement
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -156,8 +157,6 @@ def test_writes_inside_an_outer_transaction_leave_the_commit_to_it():
 
 
 def test_reads_run_together_go_out_in_one_round_trip_and_come_back_in_order():
-    from ticketing.db import PreparedQuery
-
     Organizer.objects.bulk_create([organizer("a"), organizer("b")])
     [a, b] = Organizer.objects.order_by("name")
     lock = PreparedQuery(lambda pk: Organizer.objects.select_for_update().filter(pk=pk))
