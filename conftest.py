@@ -29,10 +29,12 @@ def pytest_sessionstart(session):
 def _isolated_cache():
     from django.core.cache import cache
 
+    from bookings import services
     from events import permissions
 
     cache.clear()
     permissions._recent.clear()
+    services._RECENT_TYPES.clear()
     yield
 
 

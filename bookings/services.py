@@ -22,6 +22,7 @@ from copy import copy
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import cache
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -40,11 +41,15 @@ from ticketing.db import (
     PreparedQuery,
     Statement,
     execute_together,
+    fetch_and_execute,
     fetch_together,
+    guarded,
     insert_statement,
     locking_atomic,
     mark_saved,
+    round_trips_combine,
     update_statement,
+    with_ctes,
 )
 from ticketing.errors import (
     Busy,
@@ -56,6 +61,7 @@ from ticketing.errors import (
     SalesClosed,
     SoldOut,
 )
+from ticketing.recent import RecentCopies
 
 # Reclaiming expired holds inside a reservation is bounded so a buyer never
 # pays for a big backlog; the sweeper (`holds_expire`) does the rest.
@@ -94,8 +100,11 @@ def booking_reserve(
     booking and its tickets. On PostgreSQL that is two round trips: the locks
     (with the BEGIN and the lock timeout, and a fresh read of the event), then
     the writes with the COMMIT, so the hot rows stay locked for one round trip
-    and the few checks in between. Cost does not
-    depend on how many tickets are already sold: only counters are read.
+    and the few checks in between. When this process read the ticket types in
+    the last second and the event has no cap, it is one round trip
+    (`_GuardedHold`), which falls back to the locked path whenever anything the
+    rules read has changed. Cost does not depend on how many tickets are
+    already sold: only counters are read.
     Returns the booking with its tickets (and no payments) attached: rendering
     it needs no query.
     """
@@ -116,19 +125,20 @@ def booking_reserve(
         for pk, n in quantities.items()
         for _i in range(n)
     ]
+    hold = _GuardedHold.attempt(event=event, quantities=quantities, booking=booking, tickets=tickets, now=now)
+    if hold.written:
+        return _reserved(booking, tickets)
+    event = hold.event  # fresher, when the attempt read it
     with locking_atomic():
         event, types = _lock_inventory(event, quantities.keys(), fresh=True)
+        _RECENT_TYPES.put(types.values())
         _check_sellable(event, types, quantities, now)
         if _shortfall(event, types, quantities):
             if _reclaim_expired_holds(event, types, now):
                 event, types = _reread(event, types)
             if _shortfall(event, types, quantities):
                 raise _sold_out(event, types, quantities)
-        booking.event, booking.currency = event, event.currency
-        booking.total = sum((types[pk].price * n for pk, n in quantities.items()), Decimal("0.00"))
-        for ticket in tickets:
-            ticket.ticket_type = types[ticket.ticket_type_id]
-            ticket.price = ticket.ticket_type.price
+        _set_prices(booking, tickets, event, types, quantities)
         # The rest of the locked section is one round trip: counters, booking, tickets, COMMIT.
         execute_together(
             [*_counter_updates(event=event, per_type=quantities, held=+1),
@@ -136,6 +146,19 @@ def booking_reserve(
             commit=True,
         )
         mark_saved([booking, *tickets])
+    return _reserved(booking, tickets)
+
+
+def _set_prices(booking: Booking, tickets: list[Ticket], event: Event, types: Mapping[uuid.UUID, TicketType],
+                quantities: Mapping[uuid.UUID, int]) -> None:
+    booking.event, booking.currency = event, event.currency
+    booking.total = sum((types[pk].price * n for pk, n in quantities.items()), Decimal("0.00"))
+    for ticket in tickets:
+        ticket.ticket_type = types[ticket.ticket_type_id]
+        ticket.price = ticket.ticket_type.price
+
+
+def _reserved(booking: Booking, tickets: list[Ticket]) -> Booking:
     tickets.sort(key=lambda t: (t.ticket_type.position, t.pk))
     return booking_with_relations(booking, tickets=tickets, payments=[])
 
@@ -233,14 +256,151 @@ class _EventState:
 
     @classmethod
     def apply(cls, event: Event, rows: list[tuple]) -> Event:
+        latest = cls.latest(event, rows)
+        if latest.capacity is not None or latest.currency != event.currency:
+            raise Busy()
+        return latest
+
+    @classmethod
+    def latest(cls, event: Event, rows: list[tuple]) -> Event:
+        """A copy of `event` with the columns just read (`query`)."""
         if not rows:
             raise Event.DoesNotExist(f"Event {event.pk} was deleted.")
         latest = copy(event)
         for column, value in zip(cls.columns, rows[0], strict=True):
             setattr(latest, column, value)
-        if latest.capacity is not None or latest.currency != event.currency:
-            raise Busy()
         return latest
+
+
+# This process's copies of the ticket types it reserved in the last second (`_GuardedHold`).
+_RECENT_TYPES = RecentCopies(seconds=1.0)
+
+
+def forget_recent_ticket_type(pk) -> None:
+    """Drop this process's copy (a ticket type saved here); other processes' copies age out."""
+    _RECENT_TYPES.forget(pk)
+
+
+@dataclass(frozen=True)
+class _GuardedHold:
+    """A reservation in one round trip: the rules checked on this process's copies of the rows,
+    the writes guarded in SQL by "nothing the rules read has changed, and there is room".
+
+    It applies to an uncapped event whose requested ticket types this process read in the last
+    second (`_RECENT_TYPES`; every reservation refreshes them). The rules run in Python on the
+    copies (`_check_sellable`, the prices) before anything is sent. Then one simple query:
+    BEGIN and the lock timeout; the type locks, returning the types (`_LOCK_TYPES`); a fresh
+    read of the event (`_EventState`); the counter UPDATE, only where every column the rules
+    read (`type_columns`, `_EventState.columns`) still equals the copy's and every type has
+    room (the guard, a read), and the booking and ticket INSERTs, only if the guard holds;
+    COMMIT. Each statement takes
+    its snapshot when it starts, so everything after the locks sees what was committed while
+    they were waited for, as in the locked path. The hot row is held for the server's part of
+    one statement and the commit, with no round trip to the client in between.
+
+    When nothing was written, the fresh rows that came back decide, as the locked path would
+    decide on them: a rule's refusal, or `SoldOut` when short and the event has no lapsed hold
+    to reclaim. Anything else (a copy out of date, a cap or a currency set meanwhile, lapsed
+    holds) goes on to the locked path, so every answer is the one the locked path would give.
+    """
+
+    written: bool
+    event: Event  # the freshest copy this attempt has: the locked path starts from it
+
+    # Every column `_check_sellable` and the prices read from a ticket type, beyond its keys
+    # (bookings/tests/test_services.py checks the list against what they read).
+    type_columns = ("price", "max_per_booking", "sales_start", "sales_end")
+
+    @classmethod
+    def attempt(cls, *, event: Event, quantities: Mapping[uuid.UUID, int], booking: Booking,
+                tickets: list[Ticket], now: datetime) -> _GuardedHold:
+        copies = {pk: _RECENT_TYPES.get(pk) for pk in quantities}
+        if event.capacity is not None or not round_trips_combine() or any(
+                tt is None or tt.event_id != event.pk for tt in copies.values()):
+            return cls(False, event)
+        try:
+            _check_sellable(event, copies, quantities, now)
+        except (EventNotPublished, SalesClosed, LimitExceeded):
+            return cls(False, event)  # refused on the locked path, from fresh rows
+        _set_prices(booking, tickets, event, copies, quantities)
+        ids = sorted(quantities)
+        with locking_atomic():
+            (locked, event_rows), [(written, lapsed_holds)], _committed = fetch_and_execute(
+                [(_LOCK_TYPES, {"event": event.pk, "types": ids}), (_EventState.query, {"event": event.pk})],
+                cls._writes(event, copies, quantities, booking, tickets, now),
+                commit=True,
+            )
+        types = {tt.pk: tt for tt in locked}
+        _RECENT_TYPES.put(locked)
+        if written:
+            for ticket in tickets:
+                ticket.ticket_type = types[ticket.ticket_type_id]  # same prices: the guard compared them
+            mark_saved([booking, *tickets])
+            return cls(True, event)
+        if not event_rows:
+            return cls(False, event)  # deleted: the locked path says so
+        latest = _EventState.latest(event, event_rows)
+        if latest.capacity is None and latest.currency == event.currency and len(types) == len(ids):
+            _check_sellable(latest, types, quantities, now)
+            if _shortfall(latest, types, quantities) and not lapsed_holds:
+                raise _sold_out(latest, types, quantities)
+        return cls(False, latest)
+
+    @classmethod
+    def _writes(cls, event: Event, copies: Mapping[uuid.UUID, TicketType], quantities: Mapping[uuid.UUID, int],
+                booking: Booking, tickets: list[Ticket], now: datetime) -> Statement:
+        """The guard (`w0`, a read), the writes of the locked path only if it holds, and the outcome."""
+        ids = sorted(quantities)
+        per_type = [value for pk in ids
+                    for value in (pk, quantities[pk], *(getattr(copies[pk], c) for c in cls.type_columns))]
+        event_state = [getattr(event, c) for c in _EventState.columns]
+        [counters] = _counter_updates(event=event, per_type=quantities, held=+1)  # uncapped: the types only
+        return with_ctes([
+            (cls._guard_sql(len(ids)), [len(ids), *per_type, event.pk, event.pk, *event_state]),
+            *(guarded(write, "(SELECT ok FROM w0)")
+              for write in (counters, insert_statement([booking]), insert_statement(tickets))),
+            (cls._outcome_sql(), [event.pk, Booking.Status.RESERVED, now]),
+        ])
+
+    @staticmethod
+    @cache
+    def _guard_sql(n_types: int) -> str:
+        """`ok`: every requested type has room, and every column the rules read still equals the copy's."""
+        q = connection.ops.quote_name
+        tt, ev = TicketType._meta, Event._meta
+
+        def column(meta, name: str) -> str:
+            return f"{q(meta.db_table)}.{q(meta.get_field(name).column)}"
+
+        def cast(meta, name: str) -> str:
+            return f"%s::{meta.get_field(name).cast_db_type(connection)}"
+
+        columns = _GuardedHold.type_columns
+        row = "(" + ", ".join(["%s::uuid", "%s::integer", *(cast(tt, c) for c in columns)]) + ")"
+        # Names come from the models; every value is a bound parameter.
+        return (
+            f"SELECT count(*) = %s AS ok FROM {q(tt.db_table)} "  # noqa: S608
+            f"JOIN (VALUES {', '.join([row] * n_types)}) AS v ({', '.join(q(c) for c in ('id', 'n', *columns))}) "
+            f"ON {column(tt, 'id')} = v.{q('id')} WHERE {column(tt, 'event')} = %s::uuid "
+            f"AND {column(tt, 'capacity')} - {column(tt, 'sold')} - {column(tt, 'held')} >= v.{q('n')} "
+            f"AND ({', '.join(column(tt, c) for c in columns)}) "
+            f"IS NOT DISTINCT FROM ({', '.join(f'v.{q(c)}' for c in columns)}) "
+            f"AND EXISTS (SELECT 1 FROM {q(ev.db_table)} WHERE {column(ev, 'id')} = %s::uuid "
+            f"AND ({', '.join(column(ev, c) for c in _EventState.columns)}) "
+            f"IS NOT DISTINCT FROM ({', '.join(cast(ev, c) for c in _EventState.columns)}))"
+        )
+
+    @staticmethod
+    @cache
+    def _outcome_sql() -> str:
+        """Whether it wrote; when not, whether the event has a lapsed hold to reclaim."""
+        q = connection.ops.quote_name
+        b = Booking._meta
+        return (
+            f"SELECT ok, CASE WHEN NOT ok THEN EXISTS (SELECT 1 FROM {q(b.db_table)} "  # noqa: S608
+            f"WHERE {q(b.get_field('event').column)} = %s::uuid AND {q('status')} = %s "
+            f"AND {q('expires_at')} <= %s::timestamptz) END FROM w0"
+        )
 
 
 def _reread(event: Event, types: Mapping[uuid.UUID, TicketType]) -> tuple[Event, dict[uuid.UUID, TicketType]]:

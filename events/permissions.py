@@ -5,14 +5,11 @@ Used by every door (API, admin, site) so the rule is written once.
 
 from __future__ import annotations
 
-import time
-import uuid
-from copy import copy
-
 from django.db.models import Q, QuerySet
 
 from events.models import Event, Organizer
 from ticketing.db import PreparedQuery
+from ticketing.recent import RecentCopies
 
 
 def organizer_ids(user) -> frozenset[int]:
@@ -60,14 +57,14 @@ def event_visible_to(user, pk, *, recent: bool = False) -> Event | None:
     for an event unpublished in that second, unknown ticket type for one deleted), never what
     is sold. Anything but a published event is read from the database.
     """
-    event = _recent_event(pk) if recent else None
+    event = _recent.get(pk) if recent else None
     if event is None:
         rows = _EVENT_BY_PK.fetch(event=pk)
         if not rows:
             return None
         event = rows[0]
         if recent and event.status == Event.Status.PUBLISHED:
-            _remember(event)
+            _recent.put([event])
     public = event.status in (Event.Status.PUBLISHED, Event.Status.CANCELLED)
     return event if public or can_manage_event(user, event) else None
 
@@ -75,23 +72,9 @@ def event_visible_to(user, pk, *, recent: bool = False) -> Event | None:
 _EVENT_BY_PK = PreparedQuery(lambda event: Event.objects.filter(pk=event).order_by())
 
 RECENT_EVENT_SECONDS = 1.0
-_RECENT_LIMIT = 1000
-_recent: dict[uuid.UUID, tuple[float, Event]] = {}
-
-
-def _recent_event(pk) -> Event | None:
-    entry = _recent.get(pk) if isinstance(pk, uuid.UUID) else None
-    if entry is None or entry[0] < time.time():
-        return None
-    return copy(entry[1])  # callers may set attributes on their event
-
-
-def _remember(event: Event) -> None:
-    if len(_recent) >= _RECENT_LIMIT:
-        _recent.clear()
-    _recent[event.pk] = (time.time() + RECENT_EVENT_SECONDS, copy(event))
+_recent = RecentCopies(seconds=RECENT_EVENT_SECONDS)
 
 
 def forget_recent_event(pk) -> None:
     """Drop this process's copy (an event saved here); other processes' copies age out."""
-    _recent.pop(pk, None)
+    _recent.forget(pk)

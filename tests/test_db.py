@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from events.models import Event, TicketType
 from events.tests.factories import EventFactory, TicketTypeFactory
-from ticketing.db import PreparedQuery, locking_atomic, update_statement
+from ticketing.db import PreparedQuery, guarded, insert_statement, locking_atomic, update_statement, with_ctes
 
 pytestmark = pytest.mark.django_db
 
@@ -82,6 +82,39 @@ def test_a_bad_key_is_refused_before_any_query_like_the_orm_refuses_it():
     with CaptureQueriesContext(connection) as ctx, pytest.raises(ValidationError):
         query.fetch(event="not-a-uuid")
     assert ctx.captured_queries == []
+
+
+@pytest.mark.parametrize("holds", [True, False])
+@pytest.mark.parametrize("rows", [1, 3])
+def test_a_guarded_write_changes_rows_only_where_its_condition_holds(holds, rows):
+    """`guarded`: an UPDATE's WHERE, or an INSERT of one row (VALUES) or several (UNNEST), made
+    conditional on a CTE of the same statement (`with_ctes`)."""
+    event = EventFactory()
+    tt = TicketTypeFactory(event=event, capacity=10)
+    new = [TicketType(event=event, name=f"new {i}", price=1, capacity=5) for i in range(rows)]
+    condition = ("(SELECT ok FROM w0)", [])
+    statement = with_ctes([
+        ("SELECT %s::boolean AS ok", [holds]),
+        guarded(update_statement(TicketType.objects.filter(pk=tt.pk), held=F("held") + 2), *condition),
+        guarded(insert_statement(new), *condition),
+        ("SELECT ok FROM w0", []),
+    ])
+    with connection.cursor() as cursor:
+        cursor.execute(*statement)
+        assert cursor.fetchall() == [(holds,)]
+
+    assert TicketType.objects.get(pk=tt.pk).held == (2 if holds else 0)
+    assert TicketType.objects.filter(name__startswith="new").count() == (rows if holds else 0)
+    if holds:
+        saved = TicketType.objects.get(name="new 0")
+        assert (saved.pk, saved.price, saved.created_at) == (new[0].pk, 1, new[0].created_at)
+
+
+@pytest.mark.parametrize("sql", ["SELECT 1", "DELETE FROM events_event", "UPDATE events_event SET held = 0",
+                                 "INSERT INTO t (a) VALUES (%s), (%s)"])
+def test_only_writes_of_known_shapes_can_be_guarded(sql):
+    with pytest.raises(ValueError, match="not an update_statement or insert_statement"):
+        guarded((sql, []), "true")
 
 
 @pytest.mark.django_db(transaction=True)  # locking_atomic is the outermost transaction

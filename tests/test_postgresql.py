@@ -5,7 +5,9 @@ These tests run on real transactions (`transaction=True`): the test's own transa
 otherwise be the one every statement joins.
 """
 
+import re
 import uuid
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -16,7 +18,17 @@ from django.test.utils import CaptureQueriesContext
 from psycopg.pq import TransactionStatus
 
 from events.models import Organizer
-from ticketing.db import PreparedQuery, execute_together, fetch_together, insert_statement
+from ticketing.db import (
+    PreparedQuery,
+    execute_together,
+    fetch_and_execute,
+    fetch_together,
+    guarded,
+    insert_statement,
+    prepared,
+    statement_sql,
+    with_ctes,
+)
 from ticketing.postgresql.base import _begin_statement
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,8 +38,9 @@ MARKERS = {"BEGIN", "COMMIT", "ROLLBACK"}  # what Django logs for set_autocommit
 
 def sent(ctx) -> list[str]:
     """The statements that went to the server, as psycopg sent them (Django's markers and statements
-    refused before sending, logged as None, left out)."""
-    return [q["sql"] for q in ctx.captured_queries if q["sql"] and q["sql"] not in MARKERS]
+    refused before sending, logged as None, left out), prepared statements written out."""
+    return [re.sub(r" /\* EXECUTE \w+ \*/", "", statement_sql(q["sql"]))
+            for q in ctx.captured_queries if q["sql"] and q["sql"] not in MARKERS]
 
 
 def server_status():
@@ -167,6 +180,94 @@ def test_reads_run_together_go_out_in_one_round_trip_and_come_back_in_order():
     assert named == [("a",), ("b",)]
     [statement] = sent(ctx)  # one round trip
     assert statement.startswith("BEGIN; SELECT") and "FOR UPDATE; SELECT" in statement
+
+
+def test_reads_and_a_write_go_out_in_one_round_trip_and_can_commit_with_it():
+    """`fetch_and_execute`: a lock and a read, then a write that depends on what it finds, and
+    COMMIT, as one simple query; the write's snapshot is taken after the lock was granted."""
+    a = organizer("a")
+    a.save()
+    lock = PreparedQuery(lambda pk: Organizer.objects.select_for_update().filter(pk=pk))
+    count = PreparedQuery(lambda pk: Organizer.objects.filter(pk=pk).values_list("pk"))
+    b = organizer("b", id=10**9 + 3)
+    write = with_ctes([("SELECT count(*) = 1 AS ok FROM events_organizer WHERE name = %s", ["a"]),
+                       guarded(insert_statement([b]), "(SELECT ok FROM w0)"),
+                       ("SELECT ok FROM w0", [])])
+    with other_connection() as other, CaptureQueriesContext(connection) as ctx:
+        with transaction.atomic():
+            (locked, counted), rows, committed = fetch_and_execute(
+                [(lock, {"pk": a.pk}), (count, {"pk": a.pk})], write, commit=True)
+            assert names_seen_by(other) == {"a", "b"}  # committed before the block ends
+        with transaction.atomic():
+            inner = transaction.atomic()
+            with inner:
+                *_, committed_inside = fetch_and_execute([(count, {"pk": a.pk})], ("SELECT 1", []), commit=True)
+    assert (locked, counted, rows, committed, committed_inside) == ([a], [(a.pk,)], [(True,)], True, False)
+    [statement, *_rest] = sent(ctx)
+    assert statement.startswith("BEGIN; SELECT") and "FOR UPDATE; SELECT" in statement
+    assert statement.endswith("FROM w0; COMMIT")
+
+
+# --- statements prepared on the server (ticketing.db.prepared) ------------------------------------
+
+
+def prepared_here() -> dict[str, tuple[int, int]]:
+    """This connection's prepared statements: name -> (generic plans, custom plans) so far."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, generic_plans, custom_plans FROM pg_prepared_statements")
+        return {name: (generic, custom) for name, generic, custom in cursor.fetchall()}
+
+
+def test_a_hot_path_statement_is_prepared_once_per_connection_then_only_executed():
+    a, b = organizer("a"), organizer("b")
+    Organizer.objects.bulk_create([a, b])
+    names = PreparedQuery(lambda pks: Organizer.objects.filter(pk__in=pks).order_by("name").values_list("name"))
+
+    with CaptureQueriesContext(connection) as ctx:
+        rows = [names.fetch(pks=[a.pk, b.pk]) for _ in range(8)]
+    assert rows == [[("a",), ("b",)]] * 8
+    [name] = {re.match(r"EXECUTE (ticketing_\d+)\(", q["sql"])[1] for q in ctx.captured_queries}
+    assert len(ctx.captured_queries) == 8  # the PREPARE went on the raw connection, before the first
+    generic, custom = prepared_here()[name]
+    assert generic + custom == 8 and generic > 0  # planned once for all calls after the first few
+    assert statement_sql(ctx.captured_queries[0]["sql"]).startswith('SELECT "events_organizer"."name"')
+
+    connection.close()  # a new connection prepares it again
+    assert names.fetch(pks=[b.pk]) == [("b",)] and names.fetch(pks=[a.pk, b.pk]) == [("a",), ("b",)]
+    assert prepared_here()[name] in {(0, 1), (1, 0)}
+
+
+def test_prepared_statements_can_be_switched_off(settings):
+    settings.DATABASE_PREPARED_STATEMENTS = False
+    a = organizer("a")
+    a.save()
+    query = PreparedQuery(lambda pk: Organizer.objects.filter(pk=pk).values_list("name"))
+    with CaptureQueriesContext(connection) as ctx:
+        assert query.fetch(pk=a.pk) == [("a",)]
+    assert ctx.captured_queries[0]["sql"].startswith('SELECT "events_organizer"."name"')
+
+
+def test_a_prepared_statement_takes_each_value_with_its_type_and_nulls_where_they_go():
+    """A bare `%s` whose type only the value tells (in `CASE ... THEN %s`), and a value that is
+    NULL the first time and set the next."""
+    statement = ("SELECT CASE WHEN %s > 0 THEN %s ELSE %s END, %s::timestamptz", )
+    when = datetime(2030, 1, 1, tzinfo=UTC)
+    with connection.cursor() as cursor:
+        for values, expected in (([1, 5, 0, None], (5, None)), ([0, 5, 7, when], (7, when))):
+            [(sql, params)] = prepared(connection, [(statement[0], values)])
+            cursor.execute(sql, params)
+            assert sql.startswith("EXECUTE ticketing_") and cursor.fetchall() == [expected]
+
+
+def test_a_statement_that_cannot_be_prepared_fails_and_is_not_left_half_prepared():
+    good = ("SELECT %s::int + 1", [1])
+    bad = ("SELECT no_such_column FROM events_organizer WHERE id = %s", [1])
+    with pytest.raises(ProgrammingError):
+        prepared(connection, [good, bad])
+    [(sql, params)] = prepared(connection, [good])  # prepared under a new name: no "already exists"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        assert cursor.fetchall() == [(2,)]
 
 
 def spy_on_raw_cursors(monkeypatch) -> list:

@@ -10,11 +10,14 @@ role; "database is locked" becomes `Busy` too.
 
 from __future__ import annotations
 
+import itertools
+import re
 import secrets
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -165,15 +168,75 @@ def execute_together(writes: Sequence[Statement], *, commit: bool = False) -> bo
             for sql, params in writes:
                 cursor.execute(sql, params)
             return False
-        *ctes, (sql, last_params) = writes
-        if ctes:
-            sql = "WITH " + ", ".join(f"w{i} AS ({cte_sql})" for i, (cte_sql, _p) in enumerate(ctes)) + f" {sql}"
-        params = [p for _sql, cte_params in ctes for p in cte_params] + list(last_params)
+        [(sql, params)] = prepared(db, [with_ctes(writes)])
         commit = commit and _commit_inline_possible(db, cursor)
         cursor.execute(f"{sql}; COMMIT" if commit else sql, params)
         if commit:
             end_transaction_early(db.connection)
         return commit
+
+
+def with_ctes(statements: Sequence[Statement]) -> Statement:
+    """One PostgreSQL statement from several: all but the last become the CTEs `w0`, `w1`, ... of
+    the last, in order (`WITH w0 AS (UPDATE ...), w1 AS (INSERT ...) SELECT ...`). Each runs
+    exactly once, all on the same snapshot: one may read what another RETURNS, never what it
+    writes."""
+    *ctes, (sql, last_params) = statements
+    if ctes:
+        sql = "WITH " + ", ".join(f"w{i} AS ({cte_sql})" for i, (cte_sql, _p) in enumerate(ctes)) + f" {sql}"
+    return sql, [p for _sql, cte_params in ctes for p in cte_params] + list(last_params)
+
+
+def guarded(statement: Statement, condition: str, params: Sequence[Any] = ()) -> Statement:
+    """A write that changes rows only where `condition` (SQL, with `params`) holds, e.g. only when
+    a CTE of the same statement (`with_ctes`) says so: an `update_statement` (the condition joins
+    its WHERE) or an `insert_statement` (its rows are SELECTed WHERE the condition holds)."""
+    sql, values = statement
+    if sql.startswith("UPDATE ") and sql.count(" WHERE ") == 1 and " RETURNING " not in sql:
+        head, _where, where = sql.partition(" WHERE ")
+        return f"{head} WHERE ({where}) AND {condition}", [*values, *params]
+    if sql.startswith("INSERT ") and " SELECT * FROM UNNEST(" in sql:  # several rows, one array per column
+        return f"{sql} WHERE {condition}", [*values, *params]
+    head, values_keyword, row = sql.partition(" VALUES (")
+    if not sql.startswith("INSERT ") or not values_keyword or not row.endswith(")") or "), (" in row:
+        raise ValueError(f"not an update_statement or insert_statement of this backend: {sql[:80]}")
+    # One row: INSERT ... SELECT <the values> WHERE ... (the columns give the values their types).
+    return f"{head} SELECT {row[:-1]} WHERE {condition}", [*values, *params]
+
+
+def round_trips_combine() -> bool:
+    """Whether reads and writes can go out together as one simple query (`fetch_and_execute`):
+    PostgreSQL with psycopg's client-side binding, Django's default."""
+    db = connections[DEFAULT_DB_ALIAS]
+    return db.vendor == "postgresql" and not db.settings_dict["OPTIONS"].get("server_side_binding")
+
+
+def fetch_and_execute(reads: Sequence[tuple[PreparedQuery, dict[str, Any]]], statement: Statement, *,
+                      commit: bool = False) -> tuple[list[list], list[tuple], bool]:
+    """`fetch_together(*reads)`, then `statement` (a write returning rows), in one round trip; with
+    `commit`, the transaction ends with them, as in `execute_together`. Returns the rows of each
+    read, the rows of the statement, and whether it committed. Only where `round_trips_combine()`.
+
+    Under READ COMMITTED every statement of the simple query takes its snapshot when it starts,
+    so a read or a write that follows a `SELECT ... FOR UPDATE` sees what was committed while
+    the lock was waited for.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    compiled = [(query._compiled(values), values) for query, values in reads]
+    with db.cursor() as cursor:
+        if not isinstance(cursor.cursor, psycopg.ClientCursor):
+            raise TypeError("fetch_and_execute needs client-side binding (round_trips_combine())")
+        commit = commit and _commit_inline_possible(db, cursor)
+        statements = prepared(db, [*((c.sql, c.bind(values)) for c, values in compiled), statement])
+        cursor.execute("; ".join([*(sql for sql, _params in statements), *(["COMMIT"] if commit else [])]),
+                       [p for _sql, params in statements for p in params])
+        if commit:
+            end_transaction_early(db.connection)
+        results = []
+        for c, _values in compiled:
+            results.append(c.rows(cursor.fetchall()))
+            cursor.nextset()
+        return results, [tuple(row) for row in cursor.fetchall()], commit
 
 
 def _commit_inline_possible(db, cursor) -> bool:
@@ -194,19 +257,105 @@ def fetch_together(*reads: tuple[PreparedQuery, dict[str, Any]]) -> list[list]:
     db = connections[DEFAULT_DB_ALIAS]
     compiled = [(query._compiled(values), values) for query, values in reads]
     with db.cursor() as cursor:
+        statements = prepared(db, [(c.sql, c.bind(values)) for c, values in compiled])
         if len(compiled) > 1 and db.vendor == "postgresql" and isinstance(cursor.cursor, psycopg.ClientCursor):
-            cursor.execute("; ".join(c.sql for c, _values in compiled),
-                           [p for c, values in compiled for p in c.bind(values)])
+            cursor.execute("; ".join(sql for sql, _params in statements),
+                           [p for _sql, params in statements for p in params])
             results = []
             for c, _values in compiled:
                 results.append(c.rows(cursor.fetchall()))
                 cursor.nextset()
             return results
         results = []
-        for c, values in compiled:
-            cursor.execute(c.sql, c.bind(values))
+        for (c, _values), (sql, params) in zip(compiled, statements, strict=True):
+            cursor.execute(sql, params)
             results.append(c.rows(cursor.fetchall()))
         return results
+
+
+# --- Statements prepared on the server ---------------------------------------------------------
+
+# SQL text -> the name it is prepared under on this process's connections. The hot path's SQL is
+# compiled once per shape, so the texts are few; past the limit, statements go out as they are.
+_STATEMENT_NAMES: dict[str, str] = {}
+_STATEMENT_NUMBERS = itertools.count(1)
+_MAX_STATEMENT_NAMES = 500
+
+
+def prepared(db, statements: Sequence[Statement]) -> list[Statement]:
+    """`statements` as EXECUTEs of server-side prepared statements, on PostgreSQL.
+
+    PostgreSQL parses and plans every statement it receives as text; for the reservation's
+    statements that costs the server several times what running them does (BENCHMARKS.md). The
+    first time a connection meets a statement, it is PREPAREd there (in a round trip of its own,
+    on the raw connection: outside any transaction's bookkeeping, as PREPARE is not
+    transactional, and not logged); from then on the statement goes out as `EXECUTE name(...)`
+    with the same values, which still fits in one simple query with others. Off with
+    `DATABASE_PREPARED_STATEMENTS=false` (and on SQLite): the statements are sent as they are.
+    """
+    if db.vendor != "postgresql" or not settings.DATABASE_PREPARED_STATEMENTS:
+        return list(statements)
+    db.ensure_connection()
+    raw = db.connection
+    on_connection = getattr(raw, "ticketing_prepared", None)
+    if on_connection is None:
+        on_connection = raw.ticketing_prepared = set()
+    executes, missing = [], {}
+    for sql, params in statements:
+        name = _STATEMENT_NAMES.get(sql)
+        if name is None and len(_STATEMENT_NAMES) < _MAX_STATEMENT_NAMES:
+            name = _STATEMENT_NAMES[sql] = f"ticketing_{next(_STATEMENT_NUMBERS)}"
+        if name is None:
+            executes.append((sql, params))
+            continue
+        if name not in on_connection:
+            missing[name] = (sql, params)
+        executes.append((f"EXECUTE {name}({', '.join(['%s'] * len(params))})" if params else f"EXECUTE {name}",
+                         params))
+    if missing:
+        with db.wrap_database_errors, psycopg.ClientCursor(raw) as cursor:
+            try:
+                cursor.execute("; ".join(
+                    f"PREPARE {name} ({', '.join(_param_type(p) for p in params)}) AS {_numbered(sql)}"
+                    if params else f"PREPARE {name} AS {_numbered(sql)}"
+                    for name, (sql, params) in missing.items()))
+            except psycopg.Error:
+                # The PREPAREs before the failing one stand (PREPARE is not transactional): these
+                # texts get new names next time, so that none is prepared twice under one name.
+                for sql, _params in missing.values():
+                    _STATEMENT_NAMES.pop(sql, None)
+                raise
+        on_connection.update(missing)
+    return executes
+
+
+def statement_sql(sql: str) -> str:
+    """`sql` with each `EXECUTE name` of `prepared` written out as the statement it runs (for
+    reading what was sent: tests, the bench report)."""
+    names = {name: text for text, name in _STATEMENT_NAMES.items()}
+    return re.sub(r"EXECUTE (ticketing_\d+)(?:\((?:[^()']|'[^']*')*\))?",
+                  lambda m: f"{names[m[1]]} /* EXECUTE {m[1]} */" if m[1] in names else m[0], sql)
+
+
+# Parameter types of a prepared statement, from the values of its first use: each value is sent
+# as a literal of its type, so the server need not guess (a bare `$1` in `CASE ... THEN $1` would
+# be text). None is `unknown`: the server takes the type from where the value goes.
+_PG_TYPES = [(bool, "boolean"), (int, "bigint"), (Decimal, "numeric"), (float, "double precision"),
+             (str, "text"), (uuid.UUID, "uuid"), (datetime, "timestamptz"), (date, "date"),
+             (timedelta, "interval"), (bytes, "bytea")]
+
+
+def _param_type(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        element = next((_param_type(v) for v in value if v is not None), "unknown")
+        return "unknown" if element == "unknown" else f"{element}[]"
+    return next((name for kind, name in _PG_TYPES if isinstance(value, kind)), "unknown")
+
+
+def _numbered(sql: str) -> str:
+    """psycopg's `%s` placeholders as PostgreSQL's `$1`, `$2`, ...; `%%` as `%`."""
+    counter = iter(range(1, 10**6))
+    return re.sub(r"%[s%]", lambda m: "%" if m[0] == "%%" else f"${next(counter)}", sql)
 
 
 # --- Queries compiled once ---------------------------------------------------------------------

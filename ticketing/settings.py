@@ -108,6 +108,12 @@ else:
     # otherwise); off, each worker fails one request after a database restart.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
 
+# The hot path's statements (a reservation's) are prepared once per connection on PostgreSQL and
+# then only EXECUTEd, so the server parses and plans them once instead of on every request
+# (ticketing/db.py). Off for a connection pooler that does not keep sessions (PgBouncer in
+# transaction mode), where a statement prepared on one server connection is unknown on the next.
+DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # How long a transaction that locks scarce rows waits for a lock before the

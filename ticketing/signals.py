@@ -1,12 +1,13 @@
-"""Keep the caches honest: a revoked token or a changed user stops working at once; an event
-saved in this process is read again by the next reservation here."""
+"""Keep the caches honest: a revoked token or a changed user stops working at once; an event or
+a ticket type saved in this process is read again by the next reservation here."""
 
 from django.conf import settings
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from rest_framework.authtoken.models import Token
 
-from events.models import Event
+from bookings.services import forget_recent_ticket_type
+from events.models import Event, TicketType
 from events.permissions import forget_recent_event
 from ticketing.api import forget_token, forget_user_tokens
 
@@ -25,3 +26,9 @@ def _user_saved(sender, instance, **kwargs):
 @receiver(post_delete, sender=Event)
 def _event_changed(sender, instance, **kwargs):
     forget_recent_event(instance.pk)
+
+
+@receiver(post_save, sender=TicketType)
+@receiver(post_delete, sender=TicketType)
+def _ticket_type_changed(sender, instance, **kwargs):
+    forget_recent_ticket_type(instance.pk)

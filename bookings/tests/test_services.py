@@ -1,11 +1,13 @@
 from datetime import timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from bookings import services
 from bookings.models import Booking, Ticket
 from bookings.services import (
     LineItem,
@@ -18,9 +20,11 @@ from bookings.services import (
     holds_expire,
     tickets_release_sold,
 )
+from bookings.tests.conftest import assert_bookings_match_tickets, assert_inventory_consistent
 from bookings.tests.factories import make_booking
-from events.models import Event
+from events.models import Event, TicketType
 from events.tests.factories import EventFactory, TicketTypeFactory, UserFactory
+from ticketing.db import statement_sql
 from ticketing.errors import (
     EventNotPublished,
     HoldExpired,
@@ -46,8 +50,42 @@ def reserve(tt, n=1, **kwargs):
     return booking_reserve(event=tt.event, items=[LineItem(tt, n)], **kwargs)
 
 
+def sent(ctx) -> list[str]:
+    """What went to the server, one item per round trip, prepared statements written out (Django's
+    BEGIN and COMMIT markers left out: the backend sends them with statements or not at all)."""
+    return [statement_sql(q["sql"]) for q in ctx.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
+
+
 def statuses(booking):
     return sorted(booking.tickets.values_list("status", flat=True))
+
+
+class FreshCopies:
+    """Stands in for this process's recent copies of ticket types (`services._RECENT_TYPES`): a
+    copy read a moment ago, so every reservation of an uncapped event takes the one round trip."""
+
+    def get(self, pk):
+        return TicketType.objects.filter(pk=pk).first()
+
+    def put(self, objs):
+        pass
+
+    def forget(self, pk):
+        pass
+
+
+@pytest.fixture(autouse=True, params=["locked", "one_round_trip"])
+def path(request, monkeypatch):
+    """Every test here runs on both paths of `booking_reserve`: the locked one (no recent copy of
+    the types), and the one round trip from copies, which must give the same answers."""
+    if request.param == "one_round_trip":
+        monkeypatch.setattr(services, "_RECENT_TYPES", FreshCopies())
+    return request.param
+
+
+def read_here(*types):
+    """As if this process had just reserved `types`: real recent copies, taken now."""
+    services._RECENT_TYPES.put([TicketType.objects.get(pk=tt.pk) for tt in types])
 
 
 # --- booking_reserve ------------------------------------------------------------
@@ -249,12 +287,19 @@ def test_reclaiming_skips_holds_that_also_hold_other_ticket_types(time_machine):
     assert counters(a) == (0, 1) and counters(b) == (0, 0)
 
 
-def test_reserve_cost_does_not_grow_with_tickets_already_sold():
+@pytest.mark.parametrize("path", ["locked"], indirect=True)  # counts its own round trips
+@pytest.mark.parametrize("types_seen_here", [False, True])
+def test_reserve_cost_does_not_grow_with_tickets_already_sold(types_seen_here):
+    """The same statements with 0 and 200 tickets sold, on the locked path (the types not read in
+    this process in the last second) and in one round trip (read by a reservation here)."""
     def queries_for_one_reservation(tt):
+        services._RECENT_TYPES.clear()
+        if types_seen_here:
+            reserve(tt, 1)
         with CaptureQueriesContext(connection) as ctx:
             reserve(tt, 1)
-        assert not any("COUNT(" in q["sql"].upper() for q in ctx.captured_queries)
-        return [q["sql"].split(" ")[0] for q in ctx.captured_queries]
+        assert not any('FROM "bookings_ticket"' in sql for sql in sent(ctx))  # no ticket is read
+        return [sql.split(" ")[0] for sql in sent(ctx)]
 
     empty = TicketTypeFactory(capacity=1000)
     busy = TicketTypeFactory(capacity=1000)
@@ -264,6 +309,7 @@ def test_reserve_cost_does_not_grow_with_tickets_already_sold():
     assert queries_for_one_reservation(empty) == queries_for_one_reservation(busy)
 
 
+@pytest.mark.parametrize("path", ["locked"], indirect=True)  # counts its own round trips
 def test_reserve_inside_an_outer_transaction_leaves_the_commit_to_it():
     """DESIGN section 6: the hot row is locked by one round trip; everything the reservation writes
     (counters, booking, tickets) goes in the next. Inside a transaction of the caller's (here the
@@ -271,7 +317,7 @@ def test_reserve_inside_an_outer_transaction_leaves_the_commit_to_it():
     tt = TicketTypeFactory(capacity=10)
     with CaptureQueriesContext(connection) as ctx:
         reserve(tt, 2)
-    sql = [q["sql"] for q in ctx.captured_queries]
+    sql = sent(ctx)
     locks = [i for i, q in enumerate(sql) if "FOR NO KEY UPDATE" in q]
     assert len(locks) == 1
     after_lock = sql[locks[0] + 1:]
@@ -280,6 +326,7 @@ def test_reserve_inside_an_outer_transaction_leaves_the_commit_to_it():
     assert not after_lock[0].endswith("COMMIT")
 
 
+@pytest.mark.parametrize("path", ["locked"], indirect=True)  # counts its own round trips
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("capped", [False, True])
 def test_reserve_is_two_round_trips_and_the_hot_row_is_locked_for_one(capped):
@@ -289,9 +336,8 @@ def test_reserve_is_two_round_trips_and_the_hot_row_is_locked_for_one(capped):
     event = Event.objects.get(pk=tt.event_id)
     with CaptureQueriesContext(connection) as ctx:
         booking = booking_reserve(event=event, items=[LineItem(tt, 2)], email="a@example.com")
-    sent = [q["sql"] for q in ctx.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]  # Django's markers
-    assert len(sent) == 2
-    locks, writes = sent
+    assert len(sent(ctx)) == 2
+    locks, writes = sent(ctx)
     assert locks.startswith("BEGIN; SET LOCAL lock_timeout = ")
     assert locks.count("FOR NO KEY UPDATE") == (2 if capped else 1)
     assert locks.count('FROM "events_event"') == 1  # locked when capped, read fresh when not
@@ -317,6 +363,7 @@ def test_the_reserved_booking_comes_with_its_tickets_and_renders_without_a_query
     assert Booking.objects.get(pk=booking.pk).created_at == booking.created_at
 
 
+@pytest.mark.parametrize("path", ["locked"], indirect=True)  # counts its own round trips
 def test_reserve_writes_the_same_rows_statement_by_statement_where_ctes_cannot_write(monkeypatch):
     """SQLite (the embedded default) has no data-modifying CTEs: the same statements run one by one."""
     tt = TicketTypeFactory(capacity=5, event__capacity=50)
@@ -325,11 +372,161 @@ def test_reserve_writes_the_same_rows_statement_by_statement_where_ctes_cannot_w
         booking = reserve(tt, 2)
     monkeypatch.undo()
 
-    assert not any(q["sql"].startswith("WITH ") for q in ctx.captured_queries)
+    assert not any(sql.startswith("WITH ") for sql in sent(ctx))
     assert counters(tt) == (0, 2)
     tt.event.refresh_from_db()
     assert (tt.event.sold, tt.event.held) == (0, 2)
     assert statuses(Booking.objects.get(pk=booking.pk)) == ["held", "held"]
+
+
+# --- booking_reserve in one round trip (`_GuardedHold`) ---------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", ["locked"], indirect=True)  # the real copies
+@pytest.mark.parametrize("n_types", [1, 2])
+def test_types_reserved_here_in_the_last_second_are_reserved_in_one_round_trip(n_types):
+    """BEGIN, the lock timeout, the type locks, the fresh event, the guarded writes and COMMIT:
+    one simple query. The first reservation read the types; the next starts from its copies."""
+    event = EventFactory()
+    types = [TicketTypeFactory(event=event, capacity=10, price=Decimal("12.50")) for _ in range(n_types)]
+    items = [LineItem(tt, 2) for tt in types]
+    booking_reserve(event=event, items=items, email="a@example.com")  # the locked path: two round trips
+
+    with CaptureQueriesContext(connection) as ctx:
+        booking = booking_reserve(event=event, items=items, email="b@example.com")
+
+    [query] = sent(ctx)
+    assert query.startswith("BEGIN; SET LOCAL lock_timeout = ") and query.endswith("; COMMIT")
+    assert query.count("FOR NO KEY UPDATE") == 1 and query.count("INSERT INTO") == 2
+    assert booking.total == Decimal("25.00") * n_types and len(booking.tickets.all()) == 2 * n_types
+    assert all(counters(tt) == (0, 4) for tt in types)
+    assert Booking.objects.get(pk=booking.pk).total == booking.total
+    assert statuses(booking) == ["held"] * 2 * n_types
+    assert_inventory_consistent()
+    assert_bookings_match_tickets()
+
+
+STALE_COPIES = {
+    # change made behind this process's copies -> (what the reservation of 2 gives, tickets it holds)
+    "price": ({"price": Decimal("20.00")}, None, "40.00"),
+    "max_per_booking": ({"max_per_booking": 1}, LimitExceeded, None),
+    "sales_start": ({"sales_start": timezone.now() + timedelta(days=1)}, SalesClosed, None),
+    "sales_end": ({"sales_end": timezone.now() - timedelta(minutes=1)}, SalesClosed, None),
+    "capacity": ({"capacity": 1}, SoldOut, None),
+}
+
+
+@pytest.mark.parametrize("path", ["locked"], indirect=True)
+@pytest.mark.parametrize("column", list(STALE_COPIES))
+def test_a_copy_of_a_ticket_type_out_of_date_gives_what_the_fresh_row_gives(column):
+    """The guard compares every column the rules read with the copy's: a change made since (by
+    another process, so this one's copy is not dropped) is never sold at the copy's values."""
+    changes, refusal, total = STALE_COPIES[column]
+    tt = TicketTypeFactory(capacity=10, price=Decimal("10.00"), max_per_booking=5,
+                           sales_start=timezone.now() - timedelta(days=1), event__starts_at=timezone.now() + HOLD * 100)
+    read_here(tt)
+    TicketType.objects.filter(pk=tt.pk).update(**changes)  # no signal: the copy stays
+
+    if refusal is not None:
+        with pytest.raises(refusal):
+            reserve(tt, 2)
+        assert counters(tt)[1] == 0 and not Booking.objects.exists()
+    else:
+        booking = reserve(tt, 2)
+        assert booking.total == Decimal(total)
+        assert Booking.objects.get(pk=booking.pk).total == Decimal(total)
+        assert {t.price for t in Ticket.objects.filter(booking=booking)} == {Decimal(total) / 2}
+    assert_inventory_consistent()
+
+
+@pytest.mark.parametrize("path", ["locked"], indirect=True)
+@pytest.mark.parametrize("column", ["status", "starts_at", "capacity", "currency"])
+def test_a_copy_of_the_event_out_of_date_gives_what_the_fresh_row_gives(column):
+    event = EventFactory(currency="EUR", starts_at=timezone.now() + timedelta(days=3))
+    tt = TicketTypeFactory(event=event, capacity=10)
+    read_here(tt)
+    changes = {"status": {"status": Event.Status.CANCELLED},
+               "starts_at": {"starts_at": timezone.now() - timedelta(minutes=1)},
+               "capacity": {"capacity": 3},
+               "currency": {"currency": "USD"}}[column]
+    Event.objects.filter(pk=event.pk).update(**changes)  # the caller's `event` is the copy
+
+    if column == "status":
+        with pytest.raises(EventNotPublished):
+            reserve(tt, 2)
+    elif column == "starts_at":
+        with pytest.raises(SalesClosed):
+            reserve(tt, 2)
+    else:  # the locked path, from the fresh event: capped, or in the new currency
+        booking = reserve(tt, 2)
+        assert booking.currency == Booking.objects.get(pk=booking.pk).currency == (
+            "USD" if column == "currency" else "EUR")
+        assert counters(event) == ((0, 2) if column == "capacity" else (0, 0))
+    assert_inventory_consistent()
+
+
+@pytest.mark.parametrize("path", ["locked"], indirect=True)
+def test_a_guard_that_fails_for_one_type_writes_nothing_for_the_others():
+    event = EventFactory()
+    a, b = TicketTypeFactory(event=event, capacity=5), TicketTypeFactory(event=event, capacity=1, name="VIP")
+    read_here(a, b)
+
+    with pytest.raises(SoldOut, match="Only 1 'VIP' ticket left."):
+        booking_reserve(event=event, items=[LineItem(a, 2), LineItem(b, 2)], email="a@example.com")
+
+    assert counters(a) == (0, 0) and counters(b) == (0, 0)
+    assert not Booking.objects.exists() and not Ticket.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", ["locked"], indirect=True)
+def test_sold_out_is_answered_from_the_same_round_trip_unless_a_lapsed_hold_could_be_reclaimed(time_machine):
+    tt = TicketTypeFactory(capacity=2, name="General")
+    first = reserve(tt, 2)  # the locked path; it leaves copies
+
+    with CaptureQueriesContext(connection) as ctx, pytest.raises(SoldOut) as exc:
+        reserve(tt, 1)
+    assert len(sent(ctx)) == 1
+    assert exc.value.detail == "'General' is sold out." and exc.value.extra["available"] == {str(tt.pk): 0}
+
+    time_machine.move_to(timezone.now() + HOLD + timedelta(seconds=1))
+    read_here(tt)
+    second = reserve(tt, 1)  # the lapsed hold sends it to the locked path, which reclaims it
+    first.refresh_from_db()
+    assert (first.status, second.status) == (Booking.Status.EXPIRED, Booking.Status.RESERVED)
+    assert counters(tt) == (0, 1)
+    assert_inventory_consistent()
+
+
+class Reads:
+    """Records which attributes of the wrapped row are read."""
+
+    def __init__(self, obj, seen):
+        self._obj, self._seen = obj, seen
+
+    def __getattr__(self, name):
+        self._seen.add(name)
+        return getattr(self._obj, name)
+
+
+@pytest.mark.parametrize("path", ["locked"], indirect=True)
+def test_the_guard_compares_every_column_the_rules_and_the_prices_read():
+    """A rule that starts reading another column must add it to the guard, or a copy a second old
+    could sell at values no longer true."""
+    event = EventFactory()
+    tt = TicketTypeFactory(event=event, max_per_booking=5, sales_end=timezone.now() + timedelta(days=1))
+    event_reads, type_reads = set(), set()
+    quantities = {tt.pk: 2}
+
+    services._check_sellable(Reads(event, event_reads), {tt.pk: Reads(tt, type_reads)}, quantities, timezone.now())
+    services._set_prices(SimpleNamespace(), [SimpleNamespace(ticket_type_id=tt.pk)], Reads(event, event_reads),
+                         {tt.pk: Reads(tt, type_reads)}, quantities)
+
+    messages_only = {"name"}
+    assert type_reads - messages_only <= set(services._GuardedHold.type_columns)
+    assert event_reads - {"pk"} <= set(services._EventState.columns) | {"_state"}
+    assert {"price", "max_per_booking", "sales_end"} <= type_reads and {"status", "currency"} <= event_reads
 
 
 # --- booking_cancel ------------------------------------------------------------
