@@ -394,12 +394,18 @@ class _GuardedHold:
     @cache
     def _outcome_sql() -> str:
         """Whether it wrote; when not, whether the event has a lapsed hold to reclaim."""
+        return f"SELECT ok, CASE WHEN NOT ok THEN EXISTS ({_GuardedHold.lapsed_holds_sql()}) END FROM w0"  # noqa: S608
+
+    @staticmethod
+    @cache
+    def lapsed_holds_sql() -> str:
+        """The event's reserved bookings past their deadline (values: event, status, now): a range
+        of `booking_event_status_exp_idx`, however many live holds a sold-out event has."""
         q = connection.ops.quote_name
         b = Booking._meta
         return (
-            f"SELECT ok, CASE WHEN NOT ok THEN EXISTS (SELECT 1 FROM {q(b.db_table)} "  # noqa: S608
-            f"WHERE {q(b.get_field('event').column)} = %s::uuid AND {q('status')} = %s "
-            f"AND {q('expires_at')} <= %s::timestamptz) END FROM w0"
+            f"SELECT 1 FROM {q(b.db_table)} WHERE {q(b.get_field('event').column)} = %s::uuid "  # noqa: S608
+            f"AND {q('status')} = %s AND {q('expires_at')} <= %s::timestamptz"
         )
 
 

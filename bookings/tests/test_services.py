@@ -24,6 +24,7 @@ from bookings.tests.conftest import assert_bookings_match_tickets, assert_invent
 from bookings.tests.factories import make_booking
 from events.models import Event, TicketType
 from events.tests.factories import EventFactory, TicketTypeFactory, UserFactory
+from ticketing.db import _numbered as numbered
 from ticketing.db import statement_sql
 from ticketing.errors import (
     EventNotPublished,
@@ -497,6 +498,24 @@ def test_sold_out_is_answered_from_the_same_round_trip_unless_a_lapsed_hold_coul
     assert (first.status, second.status) == (Booking.Status.EXPIRED, Booking.Status.RESERVED)
     assert counters(tt) == (0, 1)
     assert_inventory_consistent()
+
+
+@pytest.mark.parametrize("path", ["locked"], indirect=True)
+def test_the_look_for_lapsed_holds_is_a_range_scan_however_many_live_holds_the_event_has():
+    """Every refusal of a sold-out storm asks it: it must not read the event's live holds one by one."""
+    tt = TicketTypeFactory(capacity=1000)
+    for _i in range(5):
+        reserve(tt, 2)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")  # as prepared, after a few calls
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a few rows here; thousands in a storm
+        sql = numbered(services._GuardedHold.lapsed_holds_sql())
+        cursor.execute(f"PREPARE lapsed (uuid, text, timestamptz) AS {sql}")
+        cursor.execute("EXPLAIN EXECUTE lapsed(%s, %s, %s)", [tt.event_id, Booking.Status.RESERVED, timezone.now()])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("DEALLOCATE lapsed")
+    assert "booking_event_status_exp_idx" in plan
+    assert "Filter" not in plan and "expires_at <=" in plan.split("Index Cond")[1]
 
 
 class Reads:
