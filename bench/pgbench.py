@@ -24,7 +24,7 @@ def reserve_tps(*, clients: int, duration: int, event_id: str, ticket_type_id: s
     used = max(1, min(clients, infra.pg_free_connections()))
     cmd = [binary, "-h", "127.0.0.1", "-U", "postgres", "-n", "-f", str(SCRIPT),
            # -M simple pastes variables into the SQL as they are: the quotes make them literals.
-           "-D", f"event='{event_id}'", "-D", f"tt='{ticket_type_id}'",
+           "-D", f"event='{event_id}'", "-D", f"tt='{ticket_type_id}'", "-D", "prepared=0",
            "-c", str(used), "-j", str(min(used, 2)), "-T", str(duration), infra.DB_NAME]
     result = infra.run(cmd, timeout=duration + 120)
     output = result.stdout + result.stderr

@@ -50,6 +50,10 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
+def _round_trips(n: int) -> str:
+    return "1 round trip" if n == 1 else f"{n} round trips"
+
+
 def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 2) if a and b else None
 
@@ -231,7 +235,8 @@ def markdown(results: dict, history: str = HISTORY_PLACEHOLDER) -> str:
         "## Limits in the same run",
         "Ceiling: the same gunicorn serving `/bench/ceiling/` (token auth, one primary-key query, small JSON) to "
         f"the same N clients for {s['phase_seconds']} s. pgbench: `bench/reserve.sql` (the transaction of a "
-        "reservation, in the server's two round trips) on a separate ticket type, same N connections "
+        "reservation, prepared once per connection and sent as one simple query, as the server sends it) on a "
+        "separate ticket type, same N connections "
         "(capped by PostgreSQL's max_connections), for the same time.",
         limits_table(results).markdown(),
         "## Service level",
@@ -250,13 +255,17 @@ def markdown(results: dict, history: str = HISTORY_PLACEHOLDER) -> str:
         "`bookings.services.holds_expire()` called until it returns 0.",
         storm_table(results).markdown(),
         "## SQL of one reservation",
-        f"POST /api/v1/bookings/ makes {queries['warm']} round trips to PostgreSQL once the caller's token and the "
-        f"event are cached in the process ({queries['cold_token_cache']} the first time: the token lookup and the "
-        "event read), measured with the Django test client and `CaptureQueriesContext`; each line is one round "
-        "trip, as psycopg sent it (one simple query may hold several statements). The health check of a kept "
-        "connection (`CONN_HEALTH_CHECKS`) polls its socket and sends no query unless the server has ended "
-        "the connection (`ticketing.postgresql`); the token comes from Redis (one round trip):",
-        "\n".join(f"{i}. `{sql}`" for i, sql in enumerate(queries["statements"], 1)),
+        f"POST /api/v1/bookings/ makes {_round_trips(queries['warm'])} to PostgreSQL once the caller's token, the "
+        f"event and its ticket types are in the process ({queries['cold_token_cache']} the first time: the token "
+        "lookup, the event read, and the reservation's locked path in two round trips, which leaves this process "
+        "a copy of the ticket types), measured with the Django test client and `CaptureQueriesContext`. Each item "
+        "is one round trip as psycopg sent it: one simple query, here of several statements, each shown as the "
+        "statement it runs (they are prepared once per connection and sent as `EXECUTE name(values)`, "
+        "`ticketing.db.prepared`). The health check of a kept connection (`CONN_HEALTH_CHECKS`) polls its socket "
+        "and sends no query unless the server has ended the connection (`ticketing.postgresql`); the token comes "
+        "from Redis (one round trip):",
+        "\n".join(f"{i}. One simple query:\n" + "\n".join(f"   - `{statement}`" for statement in statements)
+                  for i, statements in enumerate(queries["statements"], 1)),
         HISTORY_HEADING,
         history,
     ]

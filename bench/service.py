@@ -18,6 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from bench.stats import latency_summary
 from bookings.services import LineItem, booking_reserve, holds_expire
 from events.models import Event, TicketType
+from ticketing.db import statement_sql
 from ticketing.errors import DomainError, SoldOut
 
 EMAIL = "service@example.com"
@@ -98,10 +99,11 @@ def expire_all() -> dict:
 
 
 def post_queries(event: Event, ticket_type: TicketType, token: str) -> dict:
-    """The round trips of one POST /api/v1/bookings/ to PostgreSQL (Django test client, same settings), cold and
-    warm token cache: each captured statement as psycopg sent it. Django also logs "BEGIN" and "COMMIT" when it
-    opens and closes its transaction; with ticketing.postgresql those send nothing (the BEGIN travels with the
-    first statement, the COMMIT with the last), so they are left out."""
+    """The round trips of one POST /api/v1/bookings/ to PostgreSQL (Django test client, same settings), cold
+    (token, event and ticket types not yet in this process) and warm: each captured statement as psycopg sent
+    it, prepared statements written out (`statement_sql`). Django also logs "BEGIN" and "COMMIT" when it opens
+    and closes its transaction; with ticketing.postgresql those send nothing (the BEGIN travels with the first
+    statement, the COMMIT with the last), so they are left out."""
     client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {token}")
     body = {"event": str(event.pk), "items": [{"ticket_type": str(ticket_type.pk), "quantity": 1}],
             "email": "queries@example.com"}
@@ -109,16 +111,16 @@ def post_queries(event: Event, ticket_type: TicketType, token: str) -> dict:
     for _n in range(2):
         with CaptureQueriesContext(connection) as captured:
             response = client.post("/api/v1/bookings/", body, content_type="application/json")
-        sent = [q["sql"] for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
+        sent = [statement_sql(q["sql"]) for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
         counts.append(len(sent))
         statuses.append(response.status_code)
     return {"statuses": statuses, "cold_token_cache": counts[0], "warm": counts[1],
-            "statements": [_shorten(sql) for sql in sent]}
+            "statements": [[_shorten(statement) for statement in sql.split("; ")] for sql in sent]}
 
 
-def _shorten(sql: str, width: int = 320) -> str:
-    """The statement with its column lists elided, so what it touches and how it filters stays readable;
-    a long one keeps its start and its end (where a COMMIT sent with it shows)."""
-    sql = re.sub(r"((?:^|; )SELECT) .+? FROM ", r"\1 ... FROM ", sql)
+def _shorten(sql: str, width: int = 240) -> str:
+    """One statement with its column lists elided, so what it touches and how it filters stays readable;
+    a long one keeps its start and its end."""
+    sql = re.sub(r"^SELECT .+? FROM ", "SELECT ... FROM ", sql)
     sql = re.sub(r"^(INSERT INTO \S+) \(.*", r"\1 (...) VALUES (...)", sql)
     return sql if len(sql) <= width else f"{sql[: width - 100]} ... {sql[-95:]}"
