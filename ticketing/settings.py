@@ -177,6 +177,11 @@ AXES_VERBOSE = False  # no banner on every start; lockouts are still logged
 # --- I18n ---------------------------------------------------------------------
 
 LANGUAGE_CODE = "en"
+# The languages the site is written in. Django's default list (about 100) would switch its own
+# strings (admin, form errors) to a visitor's language around untranslated pages, and makes every
+# request scan it twice: LocaleMiddleware asks whether the first segment of the path ("api", ...)
+# is a language, and a refusal is not cached.
+LANGUAGES = [("en", "English")]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
