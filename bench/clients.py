@@ -46,7 +46,8 @@ class RawHttp:
         for attempt in (1, 2):
             reused = self.writer is not None
             try:
-                return await asyncio.wait_for(self._exchange(message), TIMEOUT)
+                async with asyncio.timeout(TIMEOUT):  # unlike wait_for, no task per request
+                    return await self._exchange(message)
             except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError) as exc:
                 await self.aclose()
                 nothing_back = not getattr(exc, "partial", b"")

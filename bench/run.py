@@ -76,7 +76,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # top-level ones of the same name; the project root (bench + the apps) goes there instead.
 sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() not in (ROOT, ROOT / "bench"))]
 
-from bench import infra, report  # noqa: E402
+from bench import infra, load, report  # noqa: E402
 from bench.clients import KINDS  # noqa: E402
 
 DEFAULT_OUT = Path("BENCHMARKS.md")
@@ -139,7 +139,7 @@ def base_results(args: argparse.Namespace, argv: list[str]) -> dict:
         "settings": {
             "server": None, "port": None, "capacity": args.capacity, "clients": ",".join(map(str, args.clients)),
             "service_threads": ",".join(map(str, args.service_threads)), "phase_seconds": args.seconds,
-            "load_generator": "asyncio in the bench process, " + (
+            "load_generator": f"{load.event_loop_name()} event loop in the bench process, " + (
                 "hand-written HTTP/1.1 client, one keep-alive connection per client" if args.client == "raw"
                 else "httpx.AsyncClient, one keep-alive pool sized to the clients"),
             "throttling": "off (API_THROTTLE_RATES=off)", "conn_max_age": infra.CONN_MAX_AGE,
