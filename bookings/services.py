@@ -293,15 +293,17 @@ class _GuardedHold:
     read of the event (`_EventState`); the counter UPDATE, only where every column the rules
     read (`type_columns`, `_EventState.columns`) still equals the copy's and every type has
     room (the guard, a read), and the booking and ticket INSERTs, only if the guard holds;
-    COMMIT. Each statement takes
-    its snapshot when it starts, so everything after the locks sees what was committed while
-    they were waited for, as in the locked path. The hot row is held for the server's part of
-    one statement and the commit, with no round trip to the client in between.
+    COMMIT. Each statement takes its snapshot when it starts, so everything after the locks
+    sees what was committed while they were waited for, as in the locked path. The hot row is
+    held for the server's part of one simple query, with no round trip to the client in
+    between. The statements are prepared on the server once per connection
+    (`ticketing.db.prepared`, through `fetch_and_execute`).
 
     When nothing was written, the fresh rows that came back decide, as the locked path would
     decide on them: a rule's refusal, or `SoldOut` when short and the event has no lapsed hold
     to reclaim. Anything else (a copy out of date, a cap or a currency set meanwhile, lapsed
-    holds) goes on to the locked path, so every answer is the one the locked path would give.
+    holds) goes on to the locked path, which starts afresh: every refusal is the one the
+    locked path gives on the same rows.
     """
 
     written: bool
