@@ -211,6 +211,11 @@ def test_reads_and_a_write_go_out_in_one_round_trip_and_can_commit_with_it():
 # --- statements prepared on the server (ticketing.db.prepared) ------------------------------------
 
 
+@pytest.fixture
+def prepared_on(settings):
+    settings.DATABASE_PREPARED_STATEMENTS = True  # the default, whatever the environment says
+
+
 def prepared_here() -> dict[str, tuple[int, int]]:
     """This connection's prepared statements: name -> (generic plans, custom plans) so far."""
     with connection.cursor() as cursor:
@@ -218,6 +223,7 @@ def prepared_here() -> dict[str, tuple[int, int]]:
         return {name: (generic, custom) for name, generic, custom in cursor.fetchall()}
 
 
+@pytest.mark.usefixtures("prepared_on")
 def test_a_hot_path_statement_is_prepared_once_per_connection_then_only_executed():
     a, b = organizer("a"), organizer("b")
     Organizer.objects.bulk_create([a, b])
@@ -247,6 +253,7 @@ def test_prepared_statements_can_be_switched_off(settings):
     assert ctx.captured_queries[0]["sql"].startswith('SELECT "events_organizer"."name"')
 
 
+@pytest.mark.usefixtures("prepared_on")
 def test_a_prepared_statement_takes_each_value_with_its_type_and_nulls_where_they_go():
     """A bare `%s` whose type only the value tells (in `CASE ... THEN %s`), and a value that is
     NULL the first time and set the next."""
@@ -259,6 +266,7 @@ def test_a_prepared_statement_takes_each_value_with_its_type_and_nulls_where_the
             assert sql.startswith("EXECUTE ticketing_") and cursor.fetchall() == [expected]
 
 
+@pytest.mark.usefixtures("prepared_on")
 def test_a_statement_that_cannot_be_prepared_fails_and_is_not_left_half_prepared():
     good = ("SELECT %s::int + 1", [1])
     bad = ("SELECT no_such_column FROM events_organizer WHERE id = %s", [1])
