@@ -129,23 +129,29 @@ def booking_reserve(
     if hold.written:
         return _reserved(booking, tickets)
     event = hold.event  # fresher, when the attempt read it
-    with locking_atomic():
-        event, types = _lock_inventory(event, quantities.keys(), fresh=True)
-        _RECENT_TYPES.put(types.values())
-        _check_sellable(event, types, quantities, now)
-        if _shortfall(event, types, quantities):
-            if _reclaim_expired_holds(event, types, now):
-                event, types = _reread(event, types)
+    locked: dict[uuid.UUID, TicketType] = {}
+    try:
+        with locking_atomic():
+            event, types = _lock_inventory(event, quantities.keys(), fresh=True)
+            locked = types
+            _check_sellable(event, types, quantities, now)
             if _shortfall(event, types, quantities):
-                raise _sold_out(event, types, quantities)
-        _set_prices(booking, tickets, event, types, quantities)
-        # The rest of the locked section is one round trip: counters, booking, tickets, COMMIT.
-        execute_together(
-            [*_counter_updates(event=event, per_type=quantities, held=+1),
-             insert_statement([booking]), insert_statement(tickets)],
-            commit=True,
-        )
-        mark_saved([booking, *tickets])
+                if _reclaim_expired_holds(event, types, now):
+                    event, types = _reread(event, types)
+                if _shortfall(event, types, quantities):
+                    raise _sold_out(event, types, quantities)
+            _set_prices(booking, tickets, event, types, quantities)
+            # The rest of the locked section is one round trip: counters, booking, tickets, COMMIT.
+            execute_together(
+                [*_counter_updates(event=event, per_type=quantities, held=+1),
+                 insert_statement([booking]), insert_statement(tickets)],
+                commit=True,
+            )
+            mark_saved([booking, *tickets])
+    finally:
+        # The rows read under the locks are the next reservation's copies (`_GuardedHold`), a
+        # refusal's too; kept once the locks are released.
+        _RECENT_TYPES.put(locked.values())
     return _reserved(booking, tickets)
 
 
@@ -208,11 +214,12 @@ def _lock_inventory(event: Event, type_ids: Iterable[uuid.UUID], *,
     while it waited for them.
     """
     ids = sorted(set(type_ids))
-    reads = [(_LOCK_TYPES, {"event": event.pk, "types": ids})]
     if event.capacity is not None:
-        reads.insert(0, (_LOCK_EVENT, {"event": event.pk}))
-    elif fresh:
-        reads.append((_EventState.query, {"event": event.pk}))
+        reads = [(_LOCK_EVENT, {"event": event.pk}), (_LOCK_TYPES, {"event": event.pk, "types": ids})]
+    else:
+        reads = _uncapped_reads(event, ids)
+        if not fresh:
+            reads = reads[:1]  # the type locks only
     results = fetch_together(*reads)
     if event.capacity is not None:
         locked_event, locked_types = results
@@ -228,6 +235,11 @@ def _lock_inventory(event: Event, type_ids: Iterable[uuid.UUID], *,
     if event.capacity is None and fresh:
         event = _EventState.apply(event, results[1])
     return event, types
+
+
+def _uncapped_reads(event: Event, ids: list[uuid.UUID]) -> list[tuple[PreparedQuery, dict]]:
+    """The type locks (ids sorted), then the fresh read of an uncapped event (`_EventState`)."""
+    return [(_LOCK_TYPES, {"event": event.pk, "types": ids}), (_EventState.query, {"event": event.pk})]
 
 
 # The reservation's queries, compiled once (`PreparedQuery`).
@@ -257,9 +269,14 @@ class _EventState:
     @classmethod
     def apply(cls, event: Event, rows: list[tuple]) -> Event:
         latest = cls.latest(event, rows)
-        if latest.capacity is not None or latest.currency != event.currency:
+        if not cls.same_terms(event, latest):
             raise Busy()
         return latest
+
+    @staticmethod
+    def same_terms(event: Event, latest: Event) -> bool:
+        """Still uncapped and in the same currency: what an uncapped reservation started from holds."""
+        return latest.capacity is None and latest.currency == event.currency
 
     @classmethod
     def latest(cls, event: Event, rows: list[tuple]) -> Event:
@@ -328,8 +345,7 @@ class _GuardedHold:
         ids = sorted(quantities)
         with locking_atomic():
             (locked, event_rows), [(written, lapsed_holds)], _committed = fetch_and_execute(
-                [(_LOCK_TYPES, {"event": event.pk, "types": ids}), (_EventState.query, {"event": event.pk})],
-                cls._writes(event, copies, quantities, booking, tickets, now),
+                _uncapped_reads(event, ids), cls._writes(event, copies, quantities, booking, tickets, now),
                 commit=True,
             )
         types = {tt.pk: tt for tt in locked}
@@ -342,7 +358,7 @@ class _GuardedHold:
         if not event_rows:
             return cls(False, event)  # deleted: the locked path says so
         latest = _EventState.latest(event, event_rows)
-        if latest.capacity is None and latest.currency == event.currency and len(types) == len(ids):
+        if _EventState.same_terms(event, latest) and len(types) == len(ids):
             _check_sellable(latest, types, quantities, now)
             if _shortfall(latest, types, quantities) and not lapsed_holds:
                 raise _sold_out(latest, types, quantities)

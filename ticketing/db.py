@@ -168,12 +168,7 @@ def execute_together(writes: Sequence[Statement], *, commit: bool = False) -> bo
             for sql, params in writes:
                 cursor.execute(sql, params)
             return False
-        [(sql, params)] = prepared(db, [with_ctes(writes)])
-        commit = commit and _commit_inline_possible(db, cursor)
-        cursor.execute(f"{sql}; COMMIT" if commit else sql, params)
-        if commit:
-            end_transaction_early(db.connection)
-        return commit
+        return _send_together(db, cursor, prepared(db, [with_ctes(writes)]), commit=commit)
 
 
 def with_ctes(statements: Sequence[Statement]) -> Statement:
@@ -226,17 +221,29 @@ def fetch_and_execute(reads: Sequence[tuple[PreparedQuery, dict[str, Any]]], sta
     with db.cursor() as cursor:
         if not isinstance(cursor.cursor, psycopg.ClientCursor):
             raise TypeError("fetch_and_execute needs client-side binding (round_trips_combine())")
-        commit = commit and _commit_inline_possible(db, cursor)
         statements = prepared(db, [*((c.sql, c.bind(values)) for c, values in compiled), statement])
-        cursor.execute("; ".join([*(sql for sql, _params in statements), *(["COMMIT"] if commit else [])]),
-                       [p for _sql, params in statements for p in params])
-        if commit:
-            end_transaction_early(db.connection)
-        results = []
-        for c, _values in compiled:
-            results.append(c.rows(cursor.fetchall()))
-            cursor.nextset()
-        return results, [tuple(row) for row in cursor.fetchall()], commit
+        committed = _send_together(db, cursor, statements, commit=commit)
+        return _rows_in_order(cursor, compiled), [tuple(row) for row in cursor.fetchall()], committed
+
+
+def _send_together(db, cursor, statements: Sequence[Statement], *, commit: bool = False) -> bool:
+    """`statements` as one simple query; with `commit`, ending the outermost transaction with them
+    (`_commit_inline_possible`). Returns whether it committed."""
+    commit = commit and _commit_inline_possible(db, cursor)
+    cursor.execute("; ".join([*(sql for sql, _params in statements), *(["COMMIT"] if commit else [])]),
+                   [p for _sql, params in statements for p in params])
+    if commit:
+        end_transaction_early(db.connection)
+    return commit
+
+
+def _rows_in_order(cursor, compiled: Sequence[tuple[_Compiled, dict[str, Any]]]) -> list[list]:
+    """The rows of each compiled read, from the results of one simple query, moving past each."""
+    results = []
+    for c, _values in compiled:
+        results.append(c.rows(cursor.fetchall()))
+        cursor.nextset()
+    return results
 
 
 def _commit_inline_possible(db, cursor) -> bool:
@@ -259,13 +266,8 @@ def fetch_together(*reads: tuple[PreparedQuery, dict[str, Any]]) -> list[list]:
     with db.cursor() as cursor:
         statements = prepared(db, [(c.sql, c.bind(values)) for c, values in compiled])
         if len(compiled) > 1 and db.vendor == "postgresql" and isinstance(cursor.cursor, psycopg.ClientCursor):
-            cursor.execute("; ".join(sql for sql, _params in statements),
-                           [p for _sql, params in statements for p in params])
-            results = []
-            for c, _values in compiled:
-                results.append(c.rows(cursor.fetchall()))
-                cursor.nextset()
-            return results
+            _send_together(db, cursor, statements)
+            return _rows_in_order(cursor, compiled)
         results = []
         for (c, _values), (sql, params) in zip(compiled, statements, strict=True):
             cursor.execute(sql, params)

@@ -75,11 +75,13 @@ class FreshCopies:
         pass
 
 
-@pytest.fixture(autouse=True, params=["locked", "one_round_trip"])
+@pytest.fixture(autouse=True, params=["cold", "copies"])
 def path(request, monkeypatch):
-    """Every test here runs on both paths of `booking_reserve`: the locked one (no recent copy of
-    the types), and the one round trip from copies, which must give the same answers."""
-    if request.param == "one_round_trip":
+    """Every test here runs on both paths of `booking_reserve`. "cold": this process's real copies
+    of ticket types, empty when the test starts, so a type's first reservation takes the locked
+    path. "copies": a fresh copy of every type, so each reservation of an uncapped event takes
+    the one round trip. Both must give the same answers."""
+    if request.param == "copies":
         monkeypatch.setattr(services, "_RECENT_TYPES", FreshCopies())
     return request.param
 
@@ -288,7 +290,7 @@ def test_reclaiming_skips_holds_that_also_hold_other_ticket_types(time_machine):
     assert counters(a) == (0, 1) and counters(b) == (0, 0)
 
 
-@pytest.mark.parametrize("path", ["locked"], indirect=True)  # counts its own round trips
+@pytest.mark.parametrize("path", ["cold"], indirect=True)  # counts its own round trips
 @pytest.mark.parametrize("types_seen_here", [False, True])
 def test_reserve_cost_does_not_grow_with_tickets_already_sold(types_seen_here):
     """The same statements with 0 and 200 tickets sold, on the locked path (the types not read in
@@ -310,7 +312,7 @@ def test_reserve_cost_does_not_grow_with_tickets_already_sold(types_seen_here):
     assert queries_for_one_reservation(empty) == queries_for_one_reservation(busy)
 
 
-@pytest.mark.parametrize("path", ["locked"], indirect=True)  # counts its own round trips
+@pytest.mark.parametrize("path", ["cold"], indirect=True)  # counts its own round trips
 def test_reserve_inside_an_outer_transaction_leaves_the_commit_to_it():
     """DESIGN section 6: the hot row is locked by one round trip; everything the reservation writes
     (counters, booking, tickets) goes in the next. Inside a transaction of the caller's (here the
@@ -327,7 +329,7 @@ def test_reserve_inside_an_outer_transaction_leaves_the_commit_to_it():
     assert not after_lock[0].endswith("COMMIT")
 
 
-@pytest.mark.parametrize("path", ["locked"], indirect=True)  # counts its own round trips
+@pytest.mark.parametrize("path", ["cold"], indirect=True)  # counts its own round trips
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("capped", [False, True])
 def test_reserve_is_two_round_trips_and_the_hot_row_is_locked_for_one(capped):
@@ -364,7 +366,7 @@ def test_the_reserved_booking_comes_with_its_tickets_and_renders_without_a_query
     assert Booking.objects.get(pk=booking.pk).created_at == booking.created_at
 
 
-@pytest.mark.parametrize("path", ["locked"], indirect=True)  # counts its own round trips
+@pytest.mark.parametrize("path", ["cold"], indirect=True)  # counts its own round trips
 def test_reserve_writes_the_same_rows_statement_by_statement_where_ctes_cannot_write(monkeypatch):
     """SQLite (the embedded default) has no data-modifying CTEs: the same statements run one by one."""
     tt = TicketTypeFactory(capacity=5, event__capacity=50)
@@ -384,7 +386,7 @@ def test_reserve_writes_the_same_rows_statement_by_statement_where_ctes_cannot_w
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("path", ["locked"], indirect=True)  # the real copies
+@pytest.mark.parametrize("path", ["cold"], indirect=True)  # the real copies
 @pytest.mark.parametrize("n_types", [1, 2])
 def test_types_reserved_here_in_the_last_second_are_reserved_in_one_round_trip(n_types):
     """BEGIN, the lock timeout, the type locks, the fresh event, the guarded writes and COMMIT:
@@ -409,7 +411,8 @@ def test_types_reserved_here_in_the_last_second_are_reserved_in_one_round_trip(n
 
 
 STALE_COPIES = {
-    # change made behind this process's copies -> (what the reservation of 2 gives, tickets it holds)
+    # column -> (the change made behind this process's copy, the refusal a reservation of 2 gets,
+    # or else the total it is charged)
     "price": ({"price": Decimal("20.00")}, None, "40.00"),
     "max_per_booking": ({"max_per_booking": 1}, LimitExceeded, None),
     "sales_start": ({"sales_start": timezone.now() + timedelta(days=1)}, SalesClosed, None),
@@ -418,7 +421,7 @@ STALE_COPIES = {
 }
 
 
-@pytest.mark.parametrize("path", ["locked"], indirect=True)
+@pytest.mark.parametrize("path", ["cold"], indirect=True)
 @pytest.mark.parametrize("column", list(STALE_COPIES))
 def test_a_copy_of_a_ticket_type_out_of_date_gives_what_the_fresh_row_gives(column):
     """The guard compares every column the rules read with the copy's: a change made since (by
@@ -441,7 +444,7 @@ def test_a_copy_of_a_ticket_type_out_of_date_gives_what_the_fresh_row_gives(colu
     assert_inventory_consistent()
 
 
-@pytest.mark.parametrize("path", ["locked"], indirect=True)
+@pytest.mark.parametrize("path", ["cold"], indirect=True)
 @pytest.mark.parametrize("column", ["status", "starts_at", "capacity", "currency"])
 def test_a_copy_of_the_event_out_of_date_gives_what_the_fresh_row_gives(column):
     event = EventFactory(currency="EUR", starts_at=timezone.now() + timedelta(days=3))
@@ -467,7 +470,7 @@ def test_a_copy_of_the_event_out_of_date_gives_what_the_fresh_row_gives(column):
     assert_inventory_consistent()
 
 
-@pytest.mark.parametrize("path", ["locked"], indirect=True)
+@pytest.mark.parametrize("path", ["cold"], indirect=True)
 def test_a_guard_that_fails_for_one_type_writes_nothing_for_the_others():
     event = EventFactory()
     a, b = TicketTypeFactory(event=event, capacity=5), TicketTypeFactory(event=event, capacity=1, name="VIP")
@@ -481,7 +484,7 @@ def test_a_guard_that_fails_for_one_type_writes_nothing_for_the_others():
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("path", ["locked"], indirect=True)
+@pytest.mark.parametrize("path", ["cold"], indirect=True)
 def test_sold_out_is_answered_from_the_same_round_trip_unless_a_lapsed_hold_could_be_reclaimed(time_machine):
     tt = TicketTypeFactory(capacity=2, name="General")
     first = reserve(tt, 2)  # the locked path; it leaves copies
@@ -500,7 +503,7 @@ def test_sold_out_is_answered_from_the_same_round_trip_unless_a_lapsed_hold_coul
     assert_inventory_consistent()
 
 
-@pytest.mark.parametrize("path", ["locked"], indirect=True)
+@pytest.mark.parametrize("path", ["cold"], indirect=True)
 def test_the_look_for_lapsed_holds_is_a_range_scan_however_many_live_holds_the_event_has():
     """Every refusal of a sold-out storm asks it: it must not read the event's live holds one by one."""
     tt = TicketTypeFactory(capacity=1000)
@@ -529,7 +532,7 @@ class Reads:
         return getattr(self._obj, name)
 
 
-@pytest.mark.parametrize("path", ["locked"], indirect=True)
+@pytest.mark.parametrize("path", ["cold"], indirect=True)
 def test_the_guard_compares_every_column_the_rules_and_the_prices_read():
     """A rule that starts reading another column must add it to the guard, or a copy a second old
     could sell at values no longer true."""
