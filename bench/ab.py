@@ -13,7 +13,8 @@ round's figures, the median of each, and the median of the per-round ratios afte
 which drift cancels out of. The server not being measured is idle.
 
 The other commit is checked out with `git worktree` into a temporary folder (removed at the
-end) and runs on this tree's `.venv`; both trees must have the same migrations. Uses the
+end) and runs on this tree's `.venv`; both trees must have the same migrations, or with
+`--newer-schema` this tree's may add to the base's (the base then runs on the newer schema). Uses the
 bench's database `bench_ticketing` (recreated) and Redis db 13, like bench/run.py, and
 takes the same lock: one bench at a time.
 """
@@ -47,6 +48,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers of each server (3)")
     parser.add_argument("--base-workers", type=int, help="gunicorn workers of the base's server (--workers); with "
                         "--base HEAD this compares worker counts")
+    parser.add_argument("--newer-schema", action="store_true",
+                        help="allow a base whose migrations are a subset of this tree's: the base then runs on this "
+                        "tree's schema, which is sound only when the newer migrations add tables, and columns with "
+                        "a database default (db_default), and nothing the base's queries would trip on")
     return parser.parse_args(argv)
 
 
@@ -55,7 +60,7 @@ def _git(*args: str, check: bool = True) -> str:
                           text=True).stdout.strip()
 
 
-def _worktree(stack: ExitStack, revision: str) -> tuple[Path, str]:
+def _worktree(stack: ExitStack, revision: str, *, newer_schema: bool = False) -> tuple[Path, str]:
     commit = _git("rev-parse", "--short", revision)
     folder = Path(tempfile.mkdtemp(prefix=f"bench-ab-{commit}-"))
     _git("worktree", "add", "--detach", "--force", str(folder), commit)
@@ -63,7 +68,12 @@ def _worktree(stack: ExitStack, revision: str) -> tuple[Path, str]:
     migrations = sorted(p.relative_to(ROOT) for p in ROOT.glob("*/migrations/0*.py"))
     theirs = sorted(p.relative_to(folder) for p in folder.glob("*/migrations/0*.py"))
     if migrations != theirs:
-        raise SystemExit(f"{commit} has other migrations than this tree: the two cannot share a database.")
+        extra = sorted(set(migrations) - set(theirs))
+        if not (newer_schema and set(theirs) <= set(migrations)):
+            raise SystemExit(f"{commit} has other migrations than this tree: the two cannot share a database "
+                             "(--newer-schema when this tree's only add to the base's).")
+        print(f"{commit} runs on this tree's schema, {len(extra)} migrations newer: "
+              + ", ".join(map(str, extra)), file=sys.stderr, flush=True)
     return folder, commit
 
 
@@ -128,7 +138,7 @@ def report(rounds: list[dict], args: argparse.Namespace, names: tuple[str, str])
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     with infra.exclusive_run(), ExitStack() as stack:
-        folder, commit = _worktree(stack, args.base)
+        folder, commit = _worktree(stack, args.base, newer_schema=args.newer_schema)
         prepare()
         from bench import load, seed
 
