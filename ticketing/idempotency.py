@@ -22,6 +22,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from ticketing.api import problem
+from ticketing.client_ip import client_ip
 from ticketing.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
@@ -33,8 +34,7 @@ STALE_AFTER = timedelta(minutes=5)
 def _scope(request) -> str:
     if request.user and request.user.is_authenticated:
         return f"user:{request.user.pk}"
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    return f"ip:{forwarded.split(',')[0].strip() or request.META.get('REMOTE_ADDR', '')}"
+    return f"ip:{client_ip(request)}"  # at most 48 characters: an address, never the caller's header
 
 
 # Never hashed into a fingerprint: a hash of a card number is still card data.
