@@ -76,8 +76,9 @@ def test_drf_and_axes_are_wired_to_the_same_setting_and_function():
 # --- The login lockout (django-axes) ----------------------------------------------------------------
 
 
-def admin_login(client, username, password="wrong", **extra):
-    return client.post("/admin/login/?next=/admin/", {"username": username, "password": password}, **extra)
+def admin_login(client, username, **extra):
+    """A failed login to the admin (a wrong password)."""
+    return client.post("/admin/login/?next=/admin/", {"username": username, "password": "wrong"}, **extra)
 
 
 @pytest.mark.django_db

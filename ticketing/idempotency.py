@@ -119,8 +119,8 @@ def _begin(scope: str, key: str, request, fingerprint: str):
 
 def _complete(record: IdempotencyKey, response) -> None:
     """Record the response (4xx answers too: the same request gets the same answer); forget the
-    key after a 5xx so the client can try again."""
-    if response.status_code >= 500:
+    key after a 5xx or a 429 (a limit that lifts: see Retry-After) so the client can try again."""
+    if response.status_code >= 500 or response.status_code == 429:
         IdempotencyKey.objects.filter(pk=record.pk).delete()
         return
     data = getattr(response, "data", None)

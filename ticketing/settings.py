@@ -245,6 +245,11 @@ PAYMENT_CAPTURE_DELAY_SECONDS = env.int("PAYMENT_CAPTURE_DELAY_SECONDS", default
 # Captures and refunds still not done after this long are queued again by
 # `payments_reconcile`.
 PAYMENT_STUCK_AFTER_SECONDS = env.int("PAYMENT_STUCK_AFTER_SECONDS", default=120)
+# Card testing: a booking's hold is released after this many declined payments (0: no limit), and a
+# client address (ticketing/client_ip.py) with this many declines in the current clock hour is refused
+# before the gateway is called (0: no limit).
+PAYMENT_DECLINES_PER_BOOKING = env.int("PAYMENT_DECLINES_PER_BOOKING", default=5)
+PAYMENT_DECLINES_PER_IP_PER_HOUR = env.int("PAYMENT_DECLINES_PER_IP_PER_HOUR", default=20)
 # Buyers may ask for a refund until this long before the event starts.
 REFUND_CUTOFF_HOURS = env.int("REFUND_CUTOFF_HOURS", default=0)
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
