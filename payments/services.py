@@ -129,7 +129,7 @@ def payment_authorize(*, booking: Booking, card: Card, client_ip: str | None = N
     if errors:
         raise InvalidInput(next(iter(errors.values()))[0], errors=errors)
     current = Booking.objects.get(pk=booking.pk)
-    if _declines_left(current) <= 0:
+    if current.status in (Booking.Status.RESERVED, Booking.Status.CANCELLED) and _declines_left(current) <= 0:
         _release_declined_hold(booking)  # normally done by the last decline; again if it found the rows busy
         raise TooManyDeclines()
     _check_payable(current)
