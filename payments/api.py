@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
@@ -14,7 +14,8 @@ from payments.gateway import Card
 from payments.models import Payment, Refund
 from payments.services import payment_authorize, refund_issue
 from ticketing.api import PayThrottle, Rendered, ScopedThrottleMixin, StrictInput, validated
-from ticketing.api_schema import DECLINED, READ_ERRORS, WRITE_ERRORS
+from ticketing.api_schema import DECLINED, READ_ERRORS, WRITE_ERRORS, ProblemSerializer
+from ticketing.client_ip import client_ip
 from ticketing.idempotency import idempotent
 
 
@@ -54,12 +55,21 @@ PAY_EXAMPLE = OpenApiExample(
 )
 
 
+PAY_CONFLICT = OpenApiResponse(ProblemSerializer, description=(
+    "Not payable: `hold_expired`, `invalid_transition`, or `too_many_declines` (the hold was released after "
+    "`PAYMENT_DECLINES_PER_BOOKING` declined payments)"))
+PAY_LIMITED = OpenApiResponse(ProblemSerializer, description=(
+    "Too many requests (`throttled`), or `payment_attempts_exceeded`: `PAYMENT_DECLINES_PER_IP_PER_HOUR` "
+    "declined payments from this address this hour; see Retry-After"))
+
+
 class BookingPayApi(ScopedThrottleMixin, GenericAPIView):
     permission_classes = [IsAuthenticatedOrHasToken]
     extra_throttles = (PayThrottle,)
 
     @extend_schema(parameters=[TOKEN_PARAM], auth=LOGIN_OR_TOKEN, request=PayInput, examples=[PAY_EXAMPLE],
-                   responses={202: PaymentOutput, 402: DECLINED, **WRITE_ERRORS},
+                   responses={202: PaymentOutput, 402: DECLINED, **WRITE_ERRORS, 409: PAY_CONFLICT,
+                              429: PAY_LIMITED},
                    summary="Pay by card: authorized now (402 if declined), captured by a worker")
     @idempotent(atomic=False)
     def post(self, request, pk):
@@ -68,7 +78,7 @@ class BookingPayApi(ScopedThrottleMixin, GenericAPIView):
         card = Card(number=data["card_number"], exp_month=data["exp_month"],
                     exp_year=data["exp_year"], cvc=data["cvc"],
                     holder_name=data.get("cardholder_name", ""))
-        payment = payment_authorize(booking=booking, card=card)
+        payment = payment_authorize(booking=booking, card=card, client_ip=client_ip(request))
         return Response(PaymentOutput.render(payment), status=status.HTTP_202_ACCEPTED)
 
 

@@ -21,13 +21,16 @@ from decimal import Decimal
 from functools import partial
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from bookings.models import Booking, Ticket
 from bookings.services import (
+    booking_cancel,
     booking_confirm,
     booking_fail_payment,
     booking_start_payment,
@@ -46,9 +49,11 @@ from ticketing.errors import (
     InvalidInput,
     InvalidTransition,
     LimitExceeded,
+    PaymentAttemptsExceeded,
     PaymentDeclined,
     PaymentUnavailable,
     RefundWindowClosed,
+    TooManyDeclines,
 )
 
 logger = logging.getLogger(__name__)
@@ -101,7 +106,7 @@ def _on_commit_delay(task, *args) -> None:
 # --- Authorize (in the request) ----------------------------------------------------------
 
 
-def payment_authorize(*, booking: Booking, card: Card) -> Payment:
+def payment_authorize(*, booking: Booking, card: Card, client_ip: str | None = None) -> Payment:
     """Authorize the card for the booking's total and move the booking to `processing`.
 
     Declines are answered at once (`PaymentDeclined` with the gateway's code)
@@ -109,6 +114,14 @@ def payment_authorize(*, booking: Booking, card: Card) -> Payment:
     the hold expires. If the hold expired meanwhile, the authorization is
     voided and `HoldExpired` raised: nothing stays authorized. On success the
     capture is queued after commit.
+
+    Card testing is bounded twice. A booking's `PAYMENT_DECLINES_PER_BOOKING`-th
+    decline releases its hold (`booking_cancel`), and it and every later attempt
+    raise `TooManyDeclines`. A client address (`client_ip`, from
+    `ticketing.client_ip.client_ip` at each door) with
+    `PAYMENT_DECLINES_PER_IP_PER_HOUR` declines in the current clock hour is
+    refused before the gateway is called (`PaymentAttemptsExceeded`, with
+    `retry_after`); callers without an address (internal ones) skip that limit.
     """
     from payments.tasks import payment_capture_task
 
@@ -116,7 +129,11 @@ def payment_authorize(*, booking: Booking, card: Card) -> Payment:
     if errors:
         raise InvalidInput(next(iter(errors.values()))[0], errors=errors)
     current = Booking.objects.get(pk=booking.pk)
+    if current.status in (Booking.Status.RESERVED, Booking.Status.CANCELLED) and _declines_left(current) <= 0:
+        _release_declined_hold(booking)  # normally done by the last decline; again if it found the rows busy
+        raise TooManyDeclines()
     _check_payable(current)
+    ip_budget = _ip_decline_take(client_ip)
     payment = Payment.objects.create(
         booking=current, amount=current.total, currency=current.currency, status=P.PENDING,
         card_brand=card.brand, card_last4=card.last4,
@@ -128,13 +145,22 @@ def payment_authorize(*, booking: Booking, card: Card) -> Payment:
     except Declined as exc:
         with transaction.atomic():
             _payment_transition(payment.pk, P.FAILED, failure_code=exc.code, failure_message=exc.message[:300])
+        if _declines_left(current) <= 0:
+            _release_declined_hold(booking)
+            raise TooManyDeclines(
+                _("%(decline)s After %(count)d declined payments this reservation has been released; "
+                  "choose your tickets again to pay with another card.")
+                % {"decline": exc.message, "count": settings.PAYMENT_DECLINES_PER_BOOKING}
+            ) from None
         raise PaymentDeclined(exc.message, code=exc.code) from None
     except GatewayUnavailable:
+        _ip_decline_give_back(ip_budget)
         logger.exception("gateway unavailable while authorizing payment %s", payment.pk)
         with transaction.atomic():
             _payment_transition(payment.pk, P.FAILED, failure_code="gateway_unavailable",
                                 failure_message="The payment processor could not be reached.")
         raise PaymentUnavailable() from None
+    _ip_decline_give_back(ip_budget)
     try:
         with locking_atomic():
             booking_start_payment(booking=current)
@@ -151,6 +177,67 @@ def payment_authorize(*, booking: Booking, card: Card) -> Payment:
         raise
     booking.refresh_from_db()
     return payment
+
+
+# Failed payments that are no decline of the card: they count against no limit.
+_NOT_DECLINES = ("gateway_unavailable", "abandoned")
+
+
+def _declines_left(booking: Booking) -> int:
+    """How many more declined payments the booking may have before its hold is released."""
+    limit = settings.PAYMENT_DECLINES_PER_BOOKING
+    if limit <= 0:
+        return 1
+    declined = (Payment.objects.filter(booking_id=booking.pk, status=P.FAILED)
+                .exclude(failure_code__in=_NOT_DECLINES).count())
+    return limit - declined
+
+
+def _release_declined_hold(booking: Booking) -> None:
+    """Release the hold of a booking out of declines, through the service every cancellation uses."""
+    try:
+        booking_cancel(booking=booking)
+    except InvalidTransition:
+        pass  # no longer held: expired, cancelled, or paid meanwhile
+    except Busy:
+        logger.warning("booking %s is out of declines but its rows are busy; the next attempt releases it",
+                       booking.pk)
+
+
+def _ip_decline_take(client_ip: str | None) -> str | None:
+    """Take one of the address's declines of this clock hour before the gateway call, or raise
+    `PaymentAttemptsExceeded`. Counted in the cache with an atomic increment, so concurrent attempts
+    cannot all pass one check; an attempt that is not declined gives its share back. Returns the
+    counter's key (None: not counted)."""
+    limit = settings.PAYMENT_DECLINES_PER_IP_PER_HOUR
+    if not client_ip or limit <= 0:
+        return None
+    now = int(timezone.now().timestamp())
+    key = f"payments:declines:{client_ip}:{now // 3600}"
+    cache.add(key, 0, timeout=2 * 3600)
+    try:
+        taken = cache.incr(key)
+    except ValueError:  # the entry expired between add and incr
+        cache.set(key, 1, timeout=2 * 3600)
+        taken = 1
+    if taken > limit:
+        _ip_decline_give_back(key)
+        retry_after = 3600 - now % 3600
+        minutes = (retry_after + 59) // 60
+        raise PaymentAttemptsExceeded(
+            ngettext("Too many declined payments came from your address this hour; nothing was charged. "
+                     "Please try again in %(minutes)d minute.",
+                     "Too many declined payments came from your address this hour; nothing was charged. "
+                     "Please try again in %(minutes)d minutes.", minutes) % {"minutes": minutes},
+            retry_after=retry_after,
+        )
+    return key
+
+
+def _ip_decline_give_back(key: str | None) -> None:
+    if key is not None:
+        with contextlib.suppress(ValueError):  # expired meanwhile: nothing to give back
+            cache.decr(key)
 
 
 def _check_payable(booking: Booking) -> None:

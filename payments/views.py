@@ -23,7 +23,8 @@ from bookings.views import BookingActionView, booking_for_request, booking_url, 
 from payments.forms import PaymentForm
 from payments.models import Payment, Refund
 from payments.services import payment_authorize, refund_issue
-from ticketing.errors import Busy, DomainError, HoldExpired, InvalidTransition
+from ticketing.client_ip import client_ip
+from ticketing.errors import Busy, DomainError, HoldExpired, InvalidTransition, PaymentAttemptsExceeded, TooManyDeclines
 from ticketing.site import busy_response, form_add_domain_error, token_query
 
 
@@ -71,12 +72,18 @@ class BookingPayView(View):
         form = PaymentForm(request.POST)
         if form.is_valid():
             try:
-                payment_authorize(booking=booking, card=form.card())
+                payment_authorize(booking=booking, card=form.card(), client_ip=client_ip(request))
             except Busy as exc:
                 return busy_response(request, exc)
-            except (HoldExpired, InvalidTransition) as exc:
+            except (HoldExpired, InvalidTransition, TooManyDeclines) as exc:
                 messages.error(request, exc.detail)
                 return redirect(booking_url(booking, token))
+            except PaymentAttemptsExceeded as exc:  # card testing from this address: the hold stays
+                form_add_domain_error(form, exc)
+                response = render(request, "bookings/booking_detail.html",
+                                  booking_page_context(booking, token, pay_form=form), status=429)
+                response["Retry-After"] = str(exc.retry_after)
+                return response
             except DomainError as exc:  # declined, invalid card, processor unreachable
                 form_add_domain_error(form, exc)
             else:

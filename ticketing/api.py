@@ -24,6 +24,7 @@ from rest_framework.authentication import TokenAuthentication
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from ticketing.client_ip import client_ip
 from ticketing.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -298,7 +299,15 @@ class Pagination(pagination.PageNumberPagination):
 # --- Throttling -----------------------------------------------------------------------------------
 
 
-class _LiveRateThrottle(throttling.SimpleRateThrottle):
+class _ClientIPIdent:
+    """Callers without an account are told apart by `client_ip` (TRUSTED_PROXY_COUNT), never by an
+    X-Forwarded-For the caller wrote itself."""
+
+    def get_ident(self, request):
+        return client_ip(request)
+
+
+class _LiveRateThrottle(_ClientIPIdent, throttling.SimpleRateThrottle):
     """Reads its rate from the settings when it is made, not once at import (DRF's
     `THROTTLE_RATES` is a snapshot), so a settings change applies; no rate: no limit."""
 
@@ -312,6 +321,14 @@ class _LiveRateThrottle(throttling.SimpleRateThrottle):
 
         rates = settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES") or {}
         return rates.get(self.scope)
+
+
+class AnonRateThrottle(_LiveRateThrottle, throttling.AnonRateThrottle):
+    """DRF's `anon` rate (callers without an account), by client address."""
+
+
+class UserRateThrottle(_LiveRateThrottle, throttling.UserRateThrottle):
+    """DRF's `user` rate (callers without an account: by client address)."""
 
 
 class IPRateThrottle(_LiveRateThrottle):

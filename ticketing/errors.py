@@ -157,3 +157,28 @@ class PaymentUnavailable(DomainError):
     status = 503
     default_detail = _("Payments are temporarily unavailable; nothing was charged. Please try again.")
     retry_after = 5
+
+
+class TooManyDeclines(DomainError):
+    """A booking had `PAYMENT_DECLINES_PER_BOOKING` declined payments: its hold is released, no more tries."""
+
+    code = "too_many_declines"
+    title = _("Too many declined payments")
+    status = 409
+    default_detail = _("This reservation was released after too many declined payments. "
+                       "Choose your tickets again to pay with another card.")
+
+
+class PaymentAttemptsExceeded(DomainError):
+    """A client address had `PAYMENT_DECLINES_PER_IP_PER_HOUR` declined payments this hour: try again after
+    `retry_after` seconds (card testing)."""
+
+    code = "payment_attempts_exceeded"
+    title = _("Too many declined payments")
+    status = 429
+    default_detail = _("Too many declined payments came from your address; nothing was charged. "
+                       "Please try again later.")
+
+    def __init__(self, detail: str | None = None, *, retry_after: int, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(detail, **kwargs)

@@ -22,6 +22,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from ticketing.api import problem
+from ticketing.client_ip import client_ip
 from ticketing.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
@@ -33,8 +34,7 @@ STALE_AFTER = timedelta(minutes=5)
 def _scope(request) -> str:
     if request.user and request.user.is_authenticated:
         return f"user:{request.user.pk}"
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    return f"ip:{forwarded.split(',')[0].strip() or request.META.get('REMOTE_ADDR', '')}"
+    return f"ip:{client_ip(request)}"  # at most 48 characters: an address, never the caller's header
 
 
 # Never hashed into a fingerprint: a hash of a card number is still card data.
@@ -119,8 +119,8 @@ def _begin(scope: str, key: str, request, fingerprint: str):
 
 def _complete(record: IdempotencyKey, response) -> None:
     """Record the response (4xx answers too: the same request gets the same answer); forget the
-    key after a 5xx so the client can try again."""
-    if response.status_code >= 500:
+    key after a 5xx or a 429 (a limit that lifts: see Retry-After) so the client can try again."""
+    if response.status_code >= 500 or response.status_code == 429:
         IdempotencyKey.objects.filter(pk=record.pk).delete()
         return
     data = getattr(response, "data", None)

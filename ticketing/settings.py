@@ -160,9 +160,8 @@ CSRF_FAILURE_VIEW = "ticketing.site.csrf_failure"
 # usernames are counted alike and get the same page, so a lockout tells
 # nothing about which accounts exist. Every login that authenticates with the
 # request is covered: the admin, the site and the API token endpoint. Unlock
-# early with `manage.py axes_reset_username <name>`. The IP is REMOTE_ADDR:
-# behind a reverse proxy set AXES_CLIENT_IP_CALLABLE to read its header, or
-# all clients share the proxy's address.
+# early with `manage.py axes_reset_username <name>`. The IP is the one every
+# door uses (ticketing/client_ip.py, TRUSTED_PROXY_COUNT below).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -173,6 +172,15 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
 AXES_VERBOSE = False  # no banner on every start; lockouts are still logged
+AXES_CLIENT_IP_CALLABLE = "ticketing.client_ip.client_ip"
+
+# How many reverse proxies stand in front of the application, each appending the address it
+# received the request from to X-Forwarded-For. 0: the header is ignored and the client is the
+# socket peer (REMOTE_ADDR); N: the N-th address from the right. Throttles, idempotency scopes, the
+# login lockout and the payment limits all read the client address through
+# ticketing.client_ip.client_ip; DRF's NUM_PROXIES is the same number. Set it to exactly the number
+# of proxies: more lets a client choose its address, fewer makes clients share one.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # --- I18n ---------------------------------------------------------------------
 
@@ -237,6 +245,11 @@ PAYMENT_CAPTURE_DELAY_SECONDS = env.int("PAYMENT_CAPTURE_DELAY_SECONDS", default
 # Captures and refunds still not done after this long are queued again by
 # `payments_reconcile`.
 PAYMENT_STUCK_AFTER_SECONDS = env.int("PAYMENT_STUCK_AFTER_SECONDS", default=120)
+# Card testing: a booking's hold is released after this many declined payments (0: no limit), and a
+# client address (ticketing/client_ip.py) with this many declines in the current clock hour is refused
+# before the gateway is called (0: no limit).
+PAYMENT_DECLINES_PER_BOOKING = env.int("PAYMENT_DECLINES_PER_BOOKING", default=5)
+PAYMENT_DECLINES_PER_IP_PER_HOUR = env.int("PAYMENT_DECLINES_PER_IP_PER_HOUR", default=20)
 # Buyers may ask for a refund until this long before the event starts.
 REFUND_CUTOFF_HOURS = env.int("REFUND_CUTOFF_HOURS", default=0)
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
@@ -345,11 +358,12 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "ticketing.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": (
-        ["ticketing.api.IPRateThrottle", "rest_framework.throttling.AnonRateThrottle",
-         "rest_framework.throttling.UserRateThrottle"]
+        ["ticketing.api.IPRateThrottle", "ticketing.api.AnonRateThrottle", "ticketing.api.UserRateThrottle"]
         if API_THROTTLE_RATES is not None else []
     ),
     "DEFAULT_THROTTLE_RATES": API_THROTTLE_RATES or {},
+    # The project's throttles read ticketing.client_ip; DRF's own get_ident agrees with it.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "COERCE_DECIMAL_TO_STRING": True,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

@@ -301,3 +301,47 @@ def test_concurrent_requests_with_one_key_create_one_booking(client_for, buyer, 
     assert (replay.status_code, replay.json()["id"]) == (201, winner.json()["id"])
     tt.refresh_from_db()
     assert tt.held == 2
+
+
+@pytest.mark.django_db
+def test_a_guest_rotating_x_forwarded_for_keeps_its_scope(client_for, settings, tt):
+    settings.TRUSTED_PROXY_COUNT = 0
+    booking = make_booking(items=[(tt, 1)], email="guest@example.com")
+    path = f"{API}/bookings/{booking.pk}/cancel/?token={booking.access_token}"
+    client = client_for()
+
+    first = client.post(path, {}, HTTP_IDEMPOTENCY_KEY="g", REMOTE_ADDR="203.0.113.7",
+                        HTTP_X_FORWARDED_FOR="198.51.100.1")
+    replay = client.post(path, {}, HTTP_IDEMPOTENCY_KEY="g", REMOTE_ADDR="203.0.113.7",
+                         HTTP_X_FORWARDED_FOR="198.51.100.2")
+
+    assert first.status_code == replay.status_code == 200
+    assert replay["Idempotent-Replayed"] == "true"
+    assert list(IdempotencyKey.objects.values_list("scope", flat=True)) == ["ip:203.0.113.7"]
+
+
+@pytest.mark.django_db
+def test_behind_one_trusted_proxy_a_guest_is_scoped_by_the_address_the_proxy_saw(client_for, settings, tt):
+    settings.TRUSTED_PROXY_COUNT = 1
+    booking = make_booking(items=[(tt, 1)], email="guest@example.com")
+    path = f"{API}/bookings/{booking.pk}/cancel/?token={booking.access_token}"
+
+    response = client_for().post(path, {}, HTTP_IDEMPOTENCY_KEY="g", REMOTE_ADDR="10.0.0.2",
+                                 HTTP_X_FORWARDED_FOR="203.0.113.66, 198.51.100.7")
+
+    assert response.status_code == 200
+    assert list(IdempotencyKey.objects.values_list("scope", flat=True)) == ["ip:198.51.100.7"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("proxies", [0, 1])
+def test_a_300_character_x_forwarded_for_is_no_500_on_an_idempotent_post(client_for, settings, tt, proxies):
+    settings.TRUSTED_PROXY_COUNT = proxies
+    booking = make_booking(items=[(tt, 1)], email="guest@example.com")
+    path = f"{API}/bookings/{booking.pk}/cancel/?token={booking.access_token}"
+
+    response = client_for().post(path, {}, HTTP_IDEMPOTENCY_KEY="g", REMOTE_ADDR="203.0.113.7",
+                                 HTTP_X_FORWARDED_FOR="7" * 300)
+
+    assert response.status_code == 200, response.content
+    assert list(IdempotencyKey.objects.values_list("scope", flat=True)) == ["ip:203.0.113.7"]

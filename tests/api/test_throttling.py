@@ -185,8 +185,8 @@ def test_the_settings_turn_rates_into_throttle_classes():
     if project_settings.API_THROTTLE_RATES is None:
         assert classes == []
     else:
-        assert classes == ["ticketing.api.IPRateThrottle", "rest_framework.throttling.AnonRateThrottle",
-                           "rest_framework.throttling.UserRateThrottle"]
+        assert classes == ["ticketing.api.IPRateThrottle", "ticketing.api.AnonRateThrottle",
+                           "ticketing.api.UserRateThrottle"]
         assert project_settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] == project_settings.API_THROTTLE_RATES
 
 
@@ -201,3 +201,58 @@ def test_retry_after_is_rounded_up_to_whole_seconds(client_for, rates, time_mach
     assert reserve(client, tt)["Retry-After"] == "60"  # 59.5 s left: never "59", which is too early
     time_machine.move_to("2030-01-01 12:00:59.9Z", tick=False)
     assert reserve(client, tt)["Retry-After"] == "1"  # never "0"
+
+
+# --- The client address (ticketing/client_ip.py, TRUSTED_PROXY_COUNT) ---------------------------------
+
+
+def test_rotating_x_forwarded_for_does_not_escape_the_anonymous_rate(client_for, rates, settings, assert_problem):
+    settings.TRUSTED_PROXY_COUNT = 0
+    rates(anon="3/min")
+    guest = client_for()
+
+    codes = [guest.get(f"{API}/events/", REMOTE_ADDR="192.0.2.10", HTTP_X_FORWARDED_FOR=f"203.0.113.{i}").status_code
+             for i in range(4)]
+
+    assert codes == [200, 200, 200, 429]
+    assert_problem(guest.get(f"{API}/events/", REMOTE_ADDR="192.0.2.10", HTTP_X_FORWARDED_FOR="198.51.100.1, 10.0.0.1"),
+                   429, "throttled")
+    assert guest.get(f"{API}/events/", REMOTE_ADDR="192.0.2.11").status_code == 200  # another peer
+
+
+def test_rotating_x_forwarded_for_does_not_escape_the_per_ip_rate(client_for, rates, settings):
+    settings.TRUSTED_PROXY_COUNT = 0
+    rates(ip="2/min")
+    caller = client_for(UserFactory())
+
+    codes = [caller.get(f"{API}/events/", REMOTE_ADDR="192.0.2.12", HTTP_X_FORWARDED_FOR=f"203.0.113.{i}").status_code
+             for i in range(3)]
+
+    assert codes == [200, 200, 429]
+
+
+def test_rotating_x_forwarded_for_does_not_escape_the_anonymous_pay_rate(client_for, rates, settings, tt):
+    settings.TRUSTED_PROXY_COUNT = 0
+    rates(pay="1/min")
+    booking = make_booking(items=[(tt, 1)])
+    path = f"{API}/bookings/{booking.pk}/pay/?token={booking.access_token}"
+    declined = {"card_number": "4000000000000002", "exp_month": 12, "exp_year": 2099, "cvc": "123"}
+    guest = client_for()
+
+    first = guest.post(path, declined, REMOTE_ADDR="192.0.2.13", HTTP_X_FORWARDED_FOR="203.0.113.1")
+    second = guest.post(path, declined, REMOTE_ADDR="192.0.2.13", HTTP_X_FORWARDED_FOR="203.0.113.2")
+
+    assert (first.status_code, second.status_code) == (402, 429)
+
+
+def test_behind_one_trusted_proxy_each_client_address_has_its_own_rate(client_for, rates, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    rates(anon="2/min")
+    guest = client_for()
+
+    def get(forwarded):
+        return guest.get(f"{API}/events/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=forwarded).status_code
+
+    # The client writes the left part itself; the proxy appends the address it saw.
+    assert [get(f"203.0.113.{i}, 198.51.100.7") for i in range(3)] == [200, 200, 429]
+    assert get("198.51.100.8") == 200  # another client behind the same proxy
