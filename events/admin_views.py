@@ -35,7 +35,13 @@ from events.admin_scoping import scope_queryset
 from events.models import Event, TicketType
 from events.selectors import TicketTypeAvailability, availability_for_event
 from payments.models import Payment, Refund
-from payments.selectors import payments_stuck_processing, refunds_failed_unretried, refunds_stuck_pending
+from payments.selectors import (
+    bookings_awaiting_cancellation_refund,
+    payments_stuck_processing,
+    refunds_failed_unretried,
+    refunds_needing_attention,
+    refunds_stuck_pending,
+)
 
 # --- Sales dashboard -------------------------------------------------------------------------
 
@@ -153,6 +159,11 @@ def dashboard_view(model_admin, request, event: Event) -> TemplateResponse:
             refunds_failed_unretried(Refund.objects.filter(payment__booking__event_id=event.pk))
             .select_related("payment__booking").order_by("created_at")
         ),
+        "unrecorded_refunds": list(
+            refunds_needing_attention(Refund.objects.filter(payment__booking__event_id=event.pk))
+            .select_related("payment__booking").order_by("created_at")
+        ),
+        "awaiting_cancellation_refund": bookings_awaiting_cancellation_refund(event_ids=[event.pk]).count(),
         "stuck_after_minutes": max(1, settings.PAYMENT_STUCK_AFTER_SECONDS // 60),
     }
     return TemplateResponse(request, "admin/events/event/dashboard.html", context)

@@ -18,7 +18,12 @@ from bookings.admin import ReadOnlyAdminMixin
 from events.admin_forms import run_for_each
 from events.admin_scoping import OrganizerScopedAdmin, OrganizerScopedInline
 from payments.models import Payment, Refund
-from payments.selectors import payments_stuck_processing, refunds_failed_unretried, refunds_stuck_pending
+from payments.selectors import (
+    payments_stuck_processing,
+    refunds_failed_unretried,
+    refunds_needing_attention,
+    refunds_stuck_pending,
+)
 from payments.services import refund_retry
 
 PAYMENT_FIELDS = ["amount", "currency", "status", "card_brand", "card_last4", "gateway_reference", "failure_code",
@@ -81,11 +86,14 @@ class RefundAttentionFilter(admin.SimpleListFilter):
     parameter_name = "attention"
 
     def lookups(self, request, model_admin):
-        return [("failed", gettext_lazy("Failed, not retried")), ("stuck", gettext_lazy("Pending too long"))]
+        return [("failed", gettext_lazy("Failed, not retried")), ("stuck", gettext_lazy("Pending too long")),
+                ("unrecorded", gettext_lazy("Refunded at the gateway, not recorded"))]
 
     def queryset(self, request, queryset):
         if self.value() == "failed":
             return refunds_failed_unretried(queryset)
+        if self.value() == "unrecorded":
+            return refunds_needing_attention(queryset)
         if self.value() == "stuck":
             return refunds_stuck_pending(queryset)
         return queryset
@@ -95,10 +103,10 @@ class RefundAttentionFilter(admin.SimpleListFilter):
 class RefundAdmin(ReadOnlyAdminMixin, OrganizerScopedAdmin):
     list_display = ["short_id", "booking_column", "event", "amount", "status", "failure_code", "retry_of_column",
                     "reason", "created_at"]
-    list_filter = ["status", RefundAttentionFilter, ("payment__booking__event", RelatedOnlyFieldListFilter)]
+    list_filter = ["status", RefundAttentionFilter, "cause", ("payment__booking__event", RelatedOnlyFieldListFilter)]
     list_select_related = ["payment__booking__event"]
     search_fields = ["=id", "payment__booking__email", "gateway_reference"]
-    fields = ["payment", "amount", "status", "reason", "ticket_codes", "gateway_reference", "failure_code",
+    fields = ["payment", "amount", "status", "cause", "reason", "ticket_codes", "gateway_reference", "failure_code",
               "failure_message", "retry_of", "notified_at", "created_at", "updated_at"]
     readonly_fields = fields
     actions = ["retry_refunds"]

@@ -56,13 +56,21 @@ class Payment(models.Model):
 class Refund(models.Model):
     """Money given back for some or all tickets of a captured payment.
 
-    pending -> succeeded | failed. Only refund services change `status`.
+    pending -> succeeded | failed | needs_attention. `needs_attention`: the
+    gateway gave the money back but the shop could not record it (tickets,
+    seats, payment not updated); someone must look. Only refund services
+    change `status`.
     """
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
+        NEEDS_ATTENTION = "needs_attention", _("Needs attention")
+
+    class Cause(models.TextChoices):
+        REQUESTED = "requested", _("Requested")
+        EVENT_CANCELLED = "event_cancelled", _("Event cancelled")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     payment = models.ForeignKey(
@@ -76,6 +84,10 @@ class Refund(models.Model):
         _("status"), max_length=20, choices=Status.choices, default=Status.PENDING, editable=False
     )
     reason = models.CharField(_("reason"), max_length=300, blank=True)
+    cause = models.CharField(
+        _("cause"), max_length=20, choices=Cause.choices, default=Cause.REQUESTED, db_default=Cause.REQUESTED,
+        editable=False, help_text=_("Why the refund was made: asked for, or the event was cancelled."),
+    )
     gateway_reference = models.CharField(_("gateway reference"), max_length=100, blank=True)
     failure_code = models.CharField(_("failure code"), max_length=50, blank=True)
     failure_message = models.CharField(_("failure message"), max_length=300, blank=True)
@@ -93,6 +105,12 @@ class Refund(models.Model):
         verbose_name_plural = _("refunds")
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="refund_amount_gte_0"),
+            # A cancelled event refunds each payment once, however often the cancellation is resumed
+            # (a retry of a refused one is a new row with `retry_of` set).
+            models.UniqueConstraint(
+                fields=["payment"], condition=Q(cause="event_cancelled", retry_of__isnull=True),
+                name="refund_one_cancellation_per_payment",
+            ),
         ]
         indexes = [models.Index(fields=["status", "updated_at"], name="refund_status_updated_idx")]
 

@@ -40,9 +40,17 @@ from bookings.services import (
 from events.models import Event
 from payments.gateway import Card, Declined, GatewayUnavailable, card_errors, get_gateway
 from payments.models import Payment, Refund
-from payments.selectors import payments_stuck_authorized, refunds_stuck_pending, stuck_cutoff
+from payments.selectors import (
+    REFUND_HOLDS_TICKETS,
+    bookings_awaiting_cancellation_refund,
+    payments_stuck_authorized,
+    refunds_stuck_pending,
+    stuck_cutoff,
+    tickets_in_refunds,
+)
 from ticketing.db import locking_atomic
 from ticketing.errors import (
+    AlreadyRefunded,
     Busy,
     DomainError,
     HoldExpired,
@@ -66,7 +74,9 @@ PAYMENT_TRANSITIONS = {
     P.CAPTURED: {P.PARTIALLY_REFUNDED, P.REFUNDED},
     P.PARTIALLY_REFUNDED: {P.PARTIALLY_REFUNDED, P.REFUNDED},
 }
-REFUND_TRANSITIONS = {Refund.Status.PENDING: {Refund.Status.SUCCEEDED, Refund.Status.FAILED}}
+REFUND_TRANSITIONS = {
+    Refund.Status.PENDING: {Refund.Status.SUCCEEDED, Refund.Status.FAILED, Refund.Status.NEEDS_ATTENTION},
+}
 
 
 class CapturePending(Exception):
@@ -331,22 +341,25 @@ def _release_if_processing(booking: Booking) -> None:
 
 
 def refund_issue(*, booking: Booking, tickets: Sequence[Ticket | uuid.UUID | str] | None = None,
-                 reason: str = "", by_buyer: bool = False) -> Refund:
-    """Refund issued tickets of a confirmed booking (all by default); the gateway call is queued.
+                 reason: str = "", by_buyer: bool = False, cause: str = Refund.Cause.REQUESTED) -> Refund:
+    """Refund issued tickets of a confirmed booking (all that are free by default); the gateway call is queued.
 
-    The amount is the tickets' prices and never exceeds what was captured
-    minus what is refunded or being refunded. Capacity is released only when
-    the gateway confirms the refund (`refund_process`). A buyer (`by_buyer`)
-    may ask only until `REFUND_CUTOFF_HOURS` before the event starts; the
-    organizer may refund at any time.
+    A ticket already in a pending, succeeded or needs-attention refund is
+    never taken again (`AlreadyRefunded`): the one check `refund_retry` makes
+    too, under the same locks. The amount is the tickets' prices and never
+    exceeds what was captured minus what is refunded or being refunded.
+    Capacity is released only when the gateway confirms the refund
+    (`refund_process`). A buyer (`by_buyer`) may ask only until
+    `REFUND_CUTOFF_HOURS` before the event starts; the organizer may refund at
+    any time. `cause=event_cancelled` refunds a payment once at most.
     """
-    from payments.tasks import refund_process_task
-
     if by_buyer:
         cutoff = booking.event.starts_at - timedelta(hours=settings.REFUND_CUTOFF_HOURS)
         if timezone.now() >= cutoff:
             raise RefundWindowClosed()
+    wanted = None if tickets is None else _ticket_ids(tickets)
     with locking_atomic():
+        # Lock order: Booking -> Payment (-> Refund): every refund of a payment is created under these locks.
         locked = Booking.objects.select_for_update(no_key=True).get(pk=booking.pk)
         if locked.status != Booking.Status.CONFIRMED:
             raise InvalidTransition(_("Only a confirmed booking can be refunded."))
@@ -356,41 +369,67 @@ def refund_issue(*, booking: Booking, tickets: Sequence[Ticket | uuid.UUID | str
         )
         if payment is None:
             raise InvalidTransition(_("This booking has no captured payment."))
-        in_flight = set(
-            Ticket.objects.filter(refunds__payment=payment, refunds__status=Refund.Status.PENDING)
-            .values_list("pk", flat=True)
-        )
-        issued = {t.pk: t for t in Ticket.objects.filter(booking_id=locked.pk, status=Ticket.Status.ISSUED)}
-        if tickets is None:
-            chosen = [t for pk, t in issued.items() if pk not in in_flight]
-        else:
-            try:
-                wanted = {t.pk if isinstance(t, Ticket) else uuid.UUID(str(t)) for t in tickets}
-            except ValueError:
-                raise InvalidInput(_("Unknown ticket."), errors={"tickets": [_("Unknown ticket.")]}) from None
-            if not wanted:
-                message = _("Choose at least one ticket.")
-                raise InvalidInput(message, errors={"tickets": [message]})
-            if not wanted <= set(issued):
-                raise InvalidTransition(_("Only issued tickets of this booking can be refunded."))
-            if wanted & in_flight:
-                raise InvalidTransition(_("Some of these tickets are already being refunded."))
-            chosen = [issued[pk] for pk in wanted]
+        if cause == Refund.Cause.EVENT_CANCELLED and payment.refunds.filter(cause=cause).exists():
+            raise AlreadyRefunded(_("This booking's refund for the cancelled event is already made."))
+        chosen = _refundable_tickets(booking_id=locked.pk, wanted=wanted)
+        return _refund_queue(payment=payment, tickets=chosen, amount=sum((t.price for t in chosen), Decimal("0.00")),
+                             reason=reason, cause=cause)
+
+
+def _ticket_ids(tickets: Sequence[Ticket | uuid.UUID | str]) -> set[uuid.UUID]:
+    """The ids of the tickets asked for; bad input is refused before anything is locked."""
+    try:
+        wanted = {t.pk if isinstance(t, Ticket) else uuid.UUID(str(t)) for t in tickets}
+    except ValueError:
+        raise InvalidInput(_("Unknown ticket."), errors={"tickets": [_("Unknown ticket.")]}) from None
+    if not wanted:
+        message = _("Choose at least one ticket.")
+        raise InvalidInput(message, errors={"tickets": [message]})
+    return wanted
+
+
+def _refundable_tickets(*, booking_id: uuid.UUID, wanted: set[uuid.UUID] | None) -> list[Ticket]:
+    """The one check of what a new refund may take, shared by `refund_issue` and `refund_retry`.
+
+    Call with the booking and its payment locked: every refund of the payment
+    is created under those locks, so no other refund takes these tickets
+    before the caller's commits (a pending refund can only fail meanwhile,
+    which frees tickets, never takes them). A ticket may be refunded when it
+    is issued in this booking and in no pending, succeeded or needs-attention
+    refund. `wanted=None` takes every such ticket; otherwise exactly `wanted`,
+    or `AlreadyRefunded` / `InvalidTransition`.
+    """
+    taken = set(tickets_in_refunds().filter(booking_id=booking_id).values_list("pk", flat=True))
+    issued = {t.pk: t for t in Ticket.objects.filter(booking_id=booking_id, status=Ticket.Status.ISSUED)}
+    if wanted is None:
+        chosen = [ticket for pk, ticket in issued.items() if pk not in taken]
         if not chosen:
-            raise InvalidTransition(_("Every ticket of this booking is already refunded or being refunded."))
-        amount = sum((t.price for t in chosen), Decimal("0.00"))
-        if amount > refundable_amount(payment):
-            raise LimitExceeded(_("The refund would exceed the amount paid."))
-        refund = Refund.objects.create(payment=payment, amount=amount, status=Refund.Status.PENDING,
-                                       reason=reason[:300])
-        refund.tickets.set(chosen)
-        _on_commit_delay(refund_process_task, refund.pk)
+            raise AlreadyRefunded(_("Every ticket of this booking is already refunded or being refunded."))
+        return chosen
+    if wanted & taken:
+        raise AlreadyRefunded()
+    if not wanted <= issued.keys():
+        raise InvalidTransition(_("Only issued tickets of this booking can be refunded."))
+    return [issued[pk] for pk in sorted(wanted)]
+
+
+def _refund_queue(*, payment: Payment, tickets: list[Ticket], amount: Decimal, reason: str, cause: str,
+                  retry_of: Refund | None = None) -> Refund:
+    """Create a pending refund and queue its gateway call after commit. Call under the payment's lock."""
+    from payments.tasks import refund_process_task
+
+    if amount > refundable_amount(payment):
+        raise LimitExceeded(_("The refund would exceed the amount paid."))
+    refund = Refund.objects.create(payment=payment, amount=amount, status=Refund.Status.PENDING,
+                                   reason=reason[:300], cause=cause, retry_of=retry_of)
+    refund.tickets.set(tickets)
+    _on_commit_delay(refund_process_task, refund.pk)
     return refund
 
 
 def refundable_amount(payment: Payment) -> Decimal:
-    """Captured minus refunded and being refunded (failed refunds give their share back)."""
-    taken = payment.refunds.filter(status__in=[Refund.Status.PENDING, Refund.Status.SUCCEEDED]).aggregate(
+    """Captured minus refunded, being refunded and refunded-but-unrecorded (failed refunds give their share back)."""
+    taken = payment.refunds.filter(status__in=REFUND_HOLDS_TICKETS).aggregate(
         total=Sum("amount"))["total"] or Decimal("0.00")
     return payment.amount - taken
 
@@ -405,7 +444,13 @@ def refund_process(*, refund_id: uuid.UUID | str) -> Refund:
     Idempotent: a refund no longer `pending` is left alone and the gateway call
     uses one key per refund. A refusal marks the refund `failed` (visible to
     the organizer, retryable with `refund_retry`); an unreachable gateway
-    raises `GatewayUnavailable` for the task to retry.
+    raises `GatewayUnavailable` for the task to retry. Once the gateway has
+    given the money back, the result is always recorded: `succeeded`, or, when
+    a rule refuses to record it (its tickets were refunded by another refund,
+    the payment cannot move on), `needs_attention` with the reason, logged as
+    an error and shown to the organizer. A lock timeout (`Busy`) or an
+    unexpected error leaves it `pending`: the task retries, the reconciler
+    re-queues it, and the gateway answers the same key with the same refund.
     """
     from payments.tasks import send_refund_confirmation
 
@@ -441,42 +486,83 @@ def refund_process(*, refund_id: uuid.UUID | str) -> Refund:
             _payment_transition(payment.pk, P.REFUNDED if refunded >= payment.amount else P.PARTIALLY_REFUNDED)
             if tickets:
                 _on_commit_delay(send_refund_confirmation, refund.pk)
-    except (_AlreadyDone, InvalidTransition):
+    except _AlreadyDone:
         return Refund.objects.get(pk=refund_id)
+    except Busy:
+        raise
+    except DomainError as exc:
+        return _refund_not_recorded(refund_id=refund.pk, reference=reference, error=exc)
+    return refund
+
+
+def _refund_not_recorded(*, refund_id: uuid.UUID, reference: str, error: DomainError) -> Refund:
+    """The gateway refunded but a rule refused to record it: `needs_attention`, unless another run recorded it."""
+    with transaction.atomic():
+        current = Refund.objects.select_for_update(no_key=True).get(pk=refund_id)
+        if current.status != Refund.Status.PENDING:
+            return current  # a concurrent run of the task recorded it first (hence the refusal)
+        message = _("Refunded at the gateway but not recorded: %(reason)s") % {"reason": error.detail}
+        refund = _refund_transition(refund_id, Refund.Status.NEEDS_ATTENTION, gateway_reference=reference,
+                                    failure_code="not_recorded", failure_message=message[:300])
+    logger.error("refund %s needs attention: refunded at the gateway (%s) but not recorded: %s",
+                 refund_id, reference or "no gateway call", error.detail)
     return refund
 
 
 def refund_retry(*, refund: Refund) -> Refund:
-    """Try a failed refund again: a new pending refund for the same tickets (the failed one stays on record)."""
-    from payments.tasks import refund_process_task
+    """Try a failed refund again, once: a new pending refund for the same tickets (the failed one stays on record).
 
+    Refused with `AlreadyRefunded` when one of its tickets is meanwhile in
+    another pending, succeeded or needs-attention refund (the buyer asked
+    again, the event was cancelled): the same check as `refund_issue`, under
+    the same locks, so a ticket never goes to the gateway twice.
+    """
+    booking_id = Refund.objects.filter(pk=refund.pk).values_list("payment__booking_id", flat=True).get()
     with locking_atomic():
-        Booking.objects.select_for_update(no_key=True).get(pk=refund.payment.booking_id)
+        Booking.objects.select_for_update(no_key=True).get(pk=booking_id)
         payment = Payment.objects.select_for_update(no_key=True).get(pk=refund.payment_id)
         failed = Refund.objects.select_for_update(no_key=True).get(pk=refund.pk)
         if failed.status != Refund.Status.FAILED or failed.retries.exists():
             raise InvalidTransition(_("Only a failed refund can be tried again, once."))
-        tickets = list(failed.tickets.all())
-        if any(t.status != Ticket.Status.ISSUED for t in tickets):
-            raise InvalidTransition(_("These tickets are no longer issued."))
-        if failed.amount > refundable_amount(payment):
-            raise LimitExceeded(_("The refund would exceed the amount paid."))
-        retry = Refund.objects.create(payment=payment, amount=failed.amount, status=Refund.Status.PENDING,
-                                      reason=failed.reason, retry_of=failed)
-        retry.tickets.set(tickets)
-        _on_commit_delay(refund_process_task, retry.pk)
-    return retry
+        wanted = set(failed.tickets.values_list("pk", flat=True))
+        tickets = _refundable_tickets(booking_id=booking_id, wanted=wanted) if wanted else []
+        return _refund_queue(payment=payment, tickets=tickets, amount=failed.amount, reason=failed.reason,
+                             cause=failed.cause, retry_of=failed)
 
 
 def event_cancel_and_refund(*, event: Event, reason: str = "") -> list[Refund]:
-    """Cancel an event: holds released at once, every confirmed booking refunded (queued)."""
+    """Cancel an event: holds released at once, every confirmed booking refunded (queued) exactly once.
+
+    Resumable. The cancellation commits first; then each booking's refund is
+    queued in its own transaction. If that stops half-way (a crash, a lost
+    worker), calling this again on the cancelled event, or the reconciler
+    (`payments_reconcile`), queues the refunds still missing: a captured
+    payment gets one cancellation refund at most (checked under the booking's
+    lock, backed by a unique constraint). So cancelling an event that is
+    already cancelled is no error: it resumes and returns what it queued.
+    """
+    try:
+        event_cancel(event=event)
+    except InvalidTransition:
+        event.refresh_from_db()
+        if event.status != Event.Status.CANCELLED:
+            raise
+    return _refund_cancelled_bookings(reason=reason, event_ids=[event.pk])
+
+
+def _refund_cancelled_bookings(*, reason: str = "", **which) -> list[Refund]:
+    """Queue the missing cancellation refunds (`bookings_awaiting_cancellation_refund(**which)`), each once."""
     refunds = []
-    for booking_id in event_cancel(event=event):
+    for booking in bookings_awaiting_cancellation_refund(**which).select_related("event"):
         try:
-            booking = Booking.objects.get(pk=booking_id)
-            refunds.append(refund_issue(booking=booking, reason=reason or _("Event cancelled")))
+            refunds.append(refund_issue(booking=booking, reason=reason or _("Event cancelled"),
+                                        cause=Refund.Cause.EVENT_CANCELLED))
         except InvalidTransition:
-            continue  # already fully refunded or being refunded
+            continue  # moved on meanwhile: refunded, being refunded, or another run queued it
+        except DomainError as exc:
+            # Busy, or a refund that would exceed the payment: left waiting for the next reconciliation
+            # (and shown on the event's dashboard); the other bookings go on.
+            logger.warning("cancellation refund of booking %s not queued now: %s", booking.pk, exc.detail)
     return refunds
 
 
@@ -487,6 +573,7 @@ def event_cancel_and_refund(*, event: Event, reason: str = "") -> list[Refund]:
 class Reconciled:
     captures_requeued: int = 0
     refunds_requeued: int = 0
+    cancellation_refunds_queued: int = 0
     bookings_released: int = 0
     payments_abandoned: int = 0
 
@@ -498,7 +585,9 @@ def payments_reconcile() -> Reconciled:
     their last change are queued again (their tasks are idempotent);
     `processing` bookings whose payment failed or was voided are cancelled and
     their holds released; payments stuck `pending` (an authorization that
-    crashed mid-request) are marked failed.
+    crashed mid-request) are marked failed; confirmed bookings of events
+    cancelled before that deadline that still have no cancellation refund (an
+    `event_cancel_and_refund` that stopped half-way) get it, once.
     """
     from payments.tasks import payment_capture_task, refund_process_task
 
@@ -510,6 +599,7 @@ def payments_reconcile() -> Reconciled:
     for pk in refunds_stuck_pending().values_list("pk", flat=True):
         refund_process_task.delay(str(pk))
         result.refunds_requeued += 1
+    result.cancellation_refunds_queued = len(_refund_cancelled_bookings(cancelled_before=cutoff))
     for pk in Payment.objects.filter(status=P.PENDING, updated_at__lt=cutoff).values_list("pk", flat=True):
         with transaction.atomic():
             if Payment.objects.select_for_update(no_key=True).filter(pk=pk, status=P.PENDING).exists():

@@ -32,7 +32,8 @@ def refund_process_task(refund_id: str) -> None:
 
 @shared_task(acks_late=True)
 def payments_reconcile_task() -> dict:
-    """Beat: re-queue stuck captures and refunds, release bookings whose payment failed."""
+    """Beat: re-queue stuck captures and refunds, release bookings whose payment failed, and queue
+    the refunds a half-done event cancellation left (each once)."""
     result = payments_reconcile()
     logger.info("payments reconciled: %s", result)
     return vars(result)

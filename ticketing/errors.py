@@ -103,6 +103,14 @@ class InvalidTransition(DomainError):
     default_detail = _("This action is not possible in the current state.")
 
 
+class AlreadyRefunded(InvalidTransition):
+    """A ticket asked for is already in a refund that is pending, succeeded or needs attention."""
+
+    code = "already_refunded"
+    title = _("Already refunded")
+    default_detail = _("Some of these tickets are already refunded or being refunded.")
+
+
 class CapacityConflict(DomainError):
     code = "capacity_conflict"
     title = _("Capacity conflict")

@@ -9,6 +9,7 @@ import io
 import zoneinfo
 from datetime import timedelta
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 import time_machine
@@ -31,6 +32,7 @@ from events.tests.admin_support import (
     change_form_data,
     change_url,
     make_organizer,
+    messages_of,
     paid_booking,
 )
 from events.tests.factories import EventFactory, TicketTypeFactory, UserFactory
@@ -589,6 +591,26 @@ def test_dashboard_shows_sales_per_type_the_chart_and_what_needs_attention(clien
     assert [r.pk for r in response.context["failed_refunds"]] == [x.refund.pk]
     assert "stuck@x.example" in html and "fresh@x.example" not in html
     assert leaks(response, y) == []
+
+
+def test_a_cancellation_that_stopped_half_way_shows_on_the_dashboard_and_the_cancel_action_resumes_it(client_x, x):
+    with mock.patch("payments.services.refund_issue", side_effect=RuntimeError("worker killed")), \
+            pytest.raises(RuntimeError):
+        event_cancel_and_refund(event=x.event)  # the cancellation committed, no refund was queued
+    dashboard = client_x.get(f"{EVENTS}{x.event.pk}/dashboard/")
+    assert dashboard.context["awaiting_cancellation_refund"] == 2
+    assert "2 confirmed bookings of this cancelled event wait for their refund" in dashboard.content.decode()
+
+    response = client_x.post(EVENTS, {"action": "cancel_events", "_selected_action": [str(x.event.pk)],
+                                      "confirm": "yes", "reason": "Storm"}, follow=True)
+
+    assert "1 event(s) cancelled; 2 refund(s) queued." in messages_of(response)
+    made = Refund.objects.filter(cause=Refund.Cause.EVENT_CANCELLED, reason="Storm")
+    assert sorted(made.values_list("amount", flat=True)) == [Decimal("40.00"), Decimal("80.00")]
+    dashboard = client_x.get(f"{EVENTS}{x.event.pk}/dashboard/")
+    assert dashboard.context["awaiting_cancellation_refund"] == 0
+    # The refund that had failed for the VIP ticket is now covered by the cancellation's: nothing to retry.
+    assert dashboard.context["failed_refunds"] == []
 
 
 def test_dashboard_of_an_event_without_sales_says_so(client_x, x):

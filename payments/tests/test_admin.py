@@ -12,7 +12,7 @@ from bookings.tests.factories import make_booking
 from events.tests.admin_support import admin_client, change_url, failed_refund, messages_of
 from events.tests.factories import UserFactory
 from payments.models import Payment, Refund
-from payments.services import payment_authorize, refund_retry
+from payments.services import payment_authorize, refund_issue, refund_process, refund_retry
 from payments.tests.conftest import card
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("_fast_password_hashing")]
@@ -121,6 +121,36 @@ def test_retry_action_reports_refunds_that_cannot_be_retried(client_x, x):
                              follow=True)
     assert f"{x.refund}: Only a failed refund can be tried again, once." in messages_of(response)
     assert Refund.objects.filter(retry_of=x.refund).count() == 1
+
+
+def test_retry_action_refuses_a_refund_whose_tickets_are_being_refunded_again(client_x, x):
+    refund_issue(booking=x.refund.payment.booking)  # the buyer asked again: pending, the worker has not run
+    assert client_x.get(REFUNDS, {"attention": "failed"}).context["cl"].result_count == 0  # nothing left to retry
+
+    response = client_x.post(REFUNDS, {"action": "retry_refunds", "_selected_action": [str(x.refund.pk)]},
+                             follow=True)
+
+    assert f"{x.refund}: Some of these tickets are already refunded or being refunded." in messages_of(response)
+    assert not Refund.objects.filter(retry_of=x.refund).exists()
+    assert Refund.objects.filter(payment=x.refund.payment, status=Refund.Status.PENDING).count() == 1
+
+
+def test_refunds_given_back_but_not_recorded_show_in_the_list_and_on_the_dashboard(client_x, x):
+    ticket = x.confirmed.tickets.first()
+    twins = [Refund.objects.create(payment=x.payment, amount=ticket.price) for _ in range(2)]
+    for refund in twins:  # two pending refunds of one ticket: rows an older bug could leave
+        refund.tickets.set([ticket])
+        refund_process(refund_id=refund.pk)
+
+    response = client_x.get(REFUNDS, {"attention": "unrecorded"})
+
+    assert [r.pk for r in response.context["cl"].result_list] == [twins[1].pk]
+    assert "Refunded at the gateway, not recorded" in filter_choices(response)
+    assert "Needs attention" in response.content.decode()
+    dashboard = client_x.get(f"/admin/events/event/{x.event.pk}/dashboard/")
+    assert [r.pk for r in dashboard.context["unrecorded_refunds"]] == [twins[1].pk]
+    html = dashboard.content.decode()
+    assert "given back by the gateway" in html and "fan@x.example" in html
 
 
 def test_retry_action_never_touches_other_organizers_refunds(client_x, y):

@@ -44,7 +44,7 @@ def test_the_payment_state_machine_is_the_designed_one():
     } == PAYMENT_TRANSITIONS
 
 
-@pytest.mark.parametrize("start", [Refund.Status.SUCCEEDED, Refund.Status.FAILED])
+@pytest.mark.parametrize("start", [Refund.Status.SUCCEEDED, Refund.Status.FAILED, Refund.Status.NEEDS_ATTENTION])
 @pytest.mark.parametrize("to", list(Refund.Status))
 def test_a_finished_refund_never_changes(payment, start, to):
     refund = Refund.objects.create(payment=payment, amount=Decimal("1.00"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -402,10 +403,35 @@ def test_cancel_releases_holds_and_refunds_confirmed_bookings(
     assert inventory_mismatches() == []
 
 
-def test_cancelling_twice_is_409_invalid_transition(client_for, member, event, assert_problem):
+def test_cancelling_again_resumes_a_cancellation_that_stopped_half_way(
+    client_for, member, buyer, event, tt, make_paid_booking, django_capture_on_commit_callbacks
+):
+    paid = [make_paid_booking(tt, buyer=buyer, n=1) for _ in range(2)]
+    url = f"{API}/events/{event.pk}/cancel/"
+    with mock.patch("payments.services.refund_issue", side_effect=RuntimeError("worker killed")):
+        assert client_for(member).post(url).status_code == 500  # the cancellation committed, then it broke
+    event.refresh_from_db()
+    assert event.status == Event.Status.CANCELLED and not Refund.objects.exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        again = client_for(member).post(url)
+    once_more = client_for(member).post(url)
+
+    assert again.status_code == once_more.status_code == 200, again.content
+    assert again.json()["status"] == "cancelled"
+    for booking in paid:
+        booking.refresh_from_db()
+        assert booking.status == Booking.Status.REFUNDED
+        assert Refund.objects.get(payment__booking=booking).status == Refund.Status.SUCCEEDED
+    assert Refund.objects.count() == 2
+
+
+def test_cancelling_twice_is_no_error(client_for, member, event):
     assert client_for(member).post(f"{API}/events/{event.pk}/cancel/").status_code == 200
 
-    assert_problem(client_for(member).post(f"{API}/events/{event.pk}/cancel/"), 409, "invalid_transition")
+    again = client_for(member).post(f"{API}/events/{event.pk}/cancel/")
+
+    assert again.status_code == 200 and again.json()["status"] == "cancelled"
 
 
 # --- Ticket types ------------------------------------------------------------------------------
@@ -900,6 +926,34 @@ def test_refund_rejects_bad_ticket_lists(client_for, buyer, tt, make_paid_bookin
 
 def test_refund_of_an_unpaid_booking_is_409(client_for, buyer, hold, assert_problem):
     assert_problem(client_for(buyer).post(refund_url(hold)), 409, "invalid_transition")
+
+
+def test_tickets_already_being_refunded_are_409_already_refunded(client_for, buyer, tt, make_paid_booking,
+                                                                  assert_problem):
+    booking = make_paid_booking(tt, buyer=buyer, n=2)
+    ticket = booking.tickets.first()
+    client = client_for(buyer)
+    assert client.post(refund_url(booking), {"tickets": [str(ticket.pk)]}).status_code == 202  # still pending
+
+    assert_problem(client.post(refund_url(booking), {"tickets": [str(ticket.pk)]}), 409, "already_refunded")
+    assert Refund.objects.count() == 1
+
+
+def test_a_refund_that_needs_attention_says_so(client_for, buyer, member, tt, make_paid_booking):
+    """The gateway gave the money back but the shop could not record it: status and reason are shown."""
+    from payments.services import refund_process
+
+    booking = make_paid_booking(tt, buyer=buyer, n=2)
+    payment = booking.payments.get()
+    twins = [Refund.objects.create(payment=payment, amount=Decimal("49.00")) for _ in range(2)]
+    for refund in twins:  # two pending refunds of one ticket: rows an older bug could leave
+        refund.tickets.set([booking.tickets.first()])
+        refund_process(refund_id=refund.pk)
+
+    for user in (buyer, member):
+        body = client_for(user).get(f"{API}/refunds/{twins[1].pk}/").json()
+        assert (body["status"], body["failure_code"]) == ("needs_attention", "not_recorded")
+        assert body["failure_message"].startswith("Refunded at the gateway but not recorded")
 
 
 def test_payment_and_refund_detail(client_for, buyer, tt, make_paid_booking, assert_money):
