@@ -8,16 +8,27 @@ set meanwhile means the event's counters move too, and that needs the event's
 lock first: the transition is refused as `Busy` and its retry does it right).
 """
 
+import threading
+import time
+from datetime import timedelta
+
 import pytest
+from django.db import connection, transaction
+from django.utils import timezone
 
 from bookings.models import Booking
-from bookings.services import booking_cancel, booking_confirm, booking_fail_payment, tickets_release_sold
+from bookings.services import (
+    booking_cancel,
+    booking_confirm,
+    booking_fail_payment,
+    tickets_release_sold,
+)
 from bookings.tests.conftest import assert_bookings_match_tickets, assert_inventory_consistent
 from bookings.tests.factories import make_booking
-from events.models import Event
-from events.services import event_update
+from events.models import Event, TicketType
+from events.services import event_delete, event_update, ticket_type_update
 from events.tests.factories import TicketTypeFactory
-from ticketing.errors import Busy, InvalidTransition
+from ticketing.errors import Busy, HasSales, InvalidTransition
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -67,3 +78,105 @@ def test_a_cap_set_after_the_booking_was_read_never_leaves_the_event_counters_wr
     assert Booking.objects.get(pk=booking.pk).status == after
     assert_inventory_consistent()
     assert_bookings_match_tickets()
+
+
+# --- Organizer writes that wait for a lock decide on what committed meanwhile -----------------
+
+JOIN_TIMEOUT = 30
+
+
+class Worker(threading.Thread):
+    """One job on its own connection; `start_and_wait_until_blocked` returns once it waits for a lock."""
+
+    def __init__(self, job):
+        super().__init__(daemon=True)
+        self.job, self.ready, self.pid, self.result, self.error = job, threading.Event(), None, None, None
+
+    def run(self):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                self.pid = cursor.fetchone()[0]
+            self.ready.set()
+            self.result = self.job()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            self.error = exc
+        finally:
+            self.ready.set()
+            connection.close()
+
+    def start_and_wait_until_blocked(self):
+        self.start()
+        assert self.ready.wait(JOIN_TIMEOUT)
+        deadline = time.monotonic() + JOIN_TIMEOUT
+        with connection.cursor() as cursor:
+            while self.is_alive():
+                cursor.execute("SELECT cardinality(pg_blocking_pids(%s)) > 0", [self.pid])
+                if cursor.fetchone()[0]:
+                    return
+                assert time.monotonic() < deadline, "the worker neither blocked nor finished"
+        raise AssertionError(f"the worker finished without waiting: {self.error or self.result!r}")
+
+
+def holding(work):
+    """A worker that runs `work` in a transaction and keeps it open until told to commit."""
+    inside, commit = threading.Event(), threading.Event()
+
+    def job():
+        with transaction.atomic():
+            work()
+            inside.set()
+            assert commit.wait(JOIN_TIMEOUT)
+
+    worker = Worker(job)
+    worker.start()
+    assert inside.wait(JOIN_TIMEOUT)
+    return worker, commit
+
+
+@pytest.mark.slow
+def test_a_ticket_type_change_waiting_for_a_cancellation_sees_the_event_cancelled(tt, settings):
+    settings.LOCK_TIMEOUT_MS = 15_000
+
+    def cancel():  # event_cancel's locks: the event, then its ticket types
+        Event.objects.select_for_update(no_key=True).get(pk=tt.event_id)
+        TicketType.objects.select_for_update(no_key=True).get(pk=tt.pk)
+        Event.objects.filter(pk=tt.event_id).update(status=Event.Status.CANCELLED)
+
+    canceller, commit = holding(cancel)
+    change = Worker(lambda: ticket_type_update(ticket_type=tt, capacity=20))
+    try:
+        change.start_and_wait_until_blocked()
+    finally:
+        commit.set()
+    canceller.join(JOIN_TIMEOUT)
+    change.join(JOIN_TIMEOUT)
+
+    assert canceller.error is None
+    assert isinstance(change.error, InvalidTransition), change.error or change.result
+    tt.refresh_from_db()
+    assert tt.capacity == 10
+
+
+@pytest.mark.slow
+def test_deleting_an_event_waits_for_a_reservation_in_flight_and_then_refuses(tt, settings):
+    settings.LOCK_TIMEOUT_MS = 15_000
+
+    def reserve():  # a reservation on an uncapped event: its ticket type locked, its booking written
+        TicketType.objects.select_for_update(no_key=True).get(pk=tt.pk)
+        Booking.objects.create(event_id=tt.event_id, email="a@example.com", status=Booking.Status.RESERVED,
+                               expires_at=timezone.now() + timedelta(minutes=15), total=0, currency="EUR")
+
+    buyer, commit = holding(reserve)
+    delete = Worker(lambda: event_delete(event=Event.objects.get(pk=tt.event_id)))
+    try:
+        delete.start_and_wait_until_blocked()
+    finally:
+        commit.set()
+    buyer.join(JOIN_TIMEOUT)
+    delete.join(JOIN_TIMEOUT)
+
+    assert buyer.error is None
+    assert isinstance(delete.error, HasSales), delete.error
+    assert Event.objects.filter(pk=tt.event_id).exists()
+
