@@ -744,11 +744,13 @@ def holds_expire(*, batch_size: int | None = None, max_batches: int = 50) -> int
 
 def _expire_bookings(event_id: uuid.UUID, booking_ids: list[uuid.UUID], now: datetime) -> int:
     with locking_atomic():
-        type_ids = (
+        type_ids = list(
             Ticket.objects.filter(booking_id__in=booking_ids, status=Ticket.Status.HELD)
             .values_list("ticket_type_id", flat=True).distinct()
         )
-        event, _types = _lock_inventory(Event.objects.get(pk=event_id), list(type_ids), fresh=True)
+        if not type_ids:
+            return 0  # released since they were listed (another sweeper, a cancel): nothing to lock
+        event, _types = _lock_inventory(Event.objects.get(pk=event_id), type_ids, fresh=True)
         locked_ids = list(
             Booking.objects.select_for_update(skip_locked=True, no_key=True)
             .filter(pk__in=booking_ids, status=Booking.Status.RESERVED, expires_at__lte=now)
