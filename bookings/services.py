@@ -580,9 +580,16 @@ def _release_holds(*, event: Event, booking_ids: Sequence[uuid.UUID], status: st
 
 
 def _lock_booking(booking: Booking) -> tuple[Event, Booking]:
-    """Lock a booking's event (when capped) and ticket types, then the booking itself."""
+    """Lock a booking's event (when capped) and ticket types, then the booking itself.
+
+    The event returned is read after the locks (`fresh`): the caller's copy may be
+    seconds old (the capture task reads it before calling the gateway), and an
+    uncapped event's row is not locked here, so its status and capacity are read
+    again once the type locks are held. A cap set meanwhile is refused as `Busy`
+    (the event's lock would come after the types'); the retry locks it first.
+    """
     type_ids = Ticket.objects.filter(booking_id=booking.pk).values_list("ticket_type_id", flat=True).distinct()
-    event, _types = _lock_inventory(booking.event, list(type_ids))
+    event, _types = _lock_inventory(booking.event, list(type_ids), fresh=True)
     locked = Booking.objects.select_for_update(no_key=True).get(pk=booking.pk)
     return event, locked
 
@@ -630,7 +637,12 @@ def booking_start_payment(*, booking: Booking) -> Booking:
 
 
 def booking_confirm(*, booking: Booking) -> Booking:
-    """`processing` -> `confirmed`: held tickets become issued, held capacity becomes sold."""
+    """`processing` -> `confirmed`: held tickets become issued, held capacity becomes sold.
+
+    Decides on rows read after its locks were granted (`_lock_booking`): an event
+    cancelled while the payment was being captured refuses the confirmation
+    (`InvalidTransition`), and the caller gives the money back.
+    """
     now = timezone.now()
     with locking_atomic():
         event, locked = _lock_booking(booking)
@@ -732,11 +744,13 @@ def holds_expire(*, batch_size: int | None = None, max_batches: int = 50) -> int
 
 def _expire_bookings(event_id: uuid.UUID, booking_ids: list[uuid.UUID], now: datetime) -> int:
     with locking_atomic():
-        type_ids = (
+        type_ids = list(
             Ticket.objects.filter(booking_id__in=booking_ids, status=Ticket.Status.HELD)
             .values_list("ticket_type_id", flat=True).distinct()
         )
-        event, _types = _lock_inventory(Event.objects.get(pk=event_id), list(type_ids))
+        if not type_ids:
+            return 0  # released since they were listed (another sweeper, a cancel): nothing to lock
+        event, _types = _lock_inventory(Event.objects.get(pk=event_id), type_ids, fresh=True)
         locked_ids = list(
             Booking.objects.select_for_update(skip_locked=True, no_key=True)
             .filter(pk__in=booking_ids, status=Booking.Status.RESERVED, expires_at__lte=now)

@@ -5,6 +5,7 @@ import logging
 from celery import shared_task
 
 from bookings.services import holds_expire
+from ticketing.errors import Busy
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +19,7 @@ def holds_expire_task() -> int:
     return expired
 
 
-@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=5, max_retries=8)
+@shared_task(acks_late=True, autoretry_for=(OSError, Busy), retry_backoff=5, max_retries=8)
 def send_booking_confirmation(booking_id: str) -> None:
     """E-mail the buyer their tickets with QR codes; sent once however often it runs."""
     from bookings.emails import booking_confirmation_send

@@ -141,13 +141,20 @@ def ticket_type_has_tickets(ticket_type: TicketType) -> bool:
     return ticket_type.tickets.exists()
 
 
-@transaction.atomic
 def event_delete(*, event: Event) -> None:
-    """Delete an event that never had a booking; otherwise `HasSales` (cancel it instead)."""
-    locked = Event.objects.select_for_update(no_key=True).get(pk=event.pk)
-    if event_has_bookings(locked):
-        raise HasSales()
-    locked.delete()
+    """Delete an event that never had a booking; otherwise `HasSales` (cancel it instead).
+
+    Locks the event, then its ticket types (the global order) before looking for
+    bookings: a reservation in flight on an uncapped event holds its types, not
+    the event, so the check waits for it and sees its booking.
+    """
+    with locking_atomic():
+        locked = Event.objects.select_for_update(no_key=True).get(pk=event.pk)
+        list(TicketType.objects.select_for_update(no_key=True).filter(event_id=locked.pk).order_by("pk")
+             .values_list("pk"))
+        if event_has_bookings(locked):
+            raise HasSales()
+        locked.delete()
 
 
 @transaction.atomic
@@ -171,7 +178,11 @@ def ticket_type_update(*, ticket_type: TicketType, **fields: Any) -> TicketType:
     """Change a ticket type; its capacity never drops below sold + held."""
     _check_fields(fields, TICKET_TYPE_FIELDS)
     with locking_atomic():
-        locked = TicketType.objects.select_for_update(no_key=True).select_related("event").get(pk=ticket_type.pk)
+        # The ticket type's row only: the event is read after the lock, in a statement of its own,
+        # so a cancellation that committed while this waited is seen (`event_cancel` locks the
+        # event, then every ticket type: the two queue, in the global order).
+        locked = TicketType.objects.select_for_update(no_key=True, of=("self",)).get(pk=ticket_type.pk)
+        locked.event = Event.objects.get(pk=locked.event_id)
         if locked.event.status == Event.Status.CANCELLED:
             raise InvalidTransition(_("A cancelled event cannot be changed."))
         for name, value in fields.items():

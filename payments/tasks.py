@@ -39,7 +39,7 @@ def payments_reconcile_task() -> dict:
     return vars(result)
 
 
-@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=5, max_retries=8)
+@shared_task(acks_late=True, autoretry_for=(OSError, Busy), retry_backoff=5, max_retries=8)
 def send_refund_confirmation(refund_id: str) -> None:
     """E-mail the buyer that a refund went through; sent once however often it runs."""
     from payments.emails import refund_confirmation_send
