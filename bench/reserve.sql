@@ -11,7 +11,8 @@
 -- BOOKING_HOLD_MINUTES during the bench, so they never lapse into a later phase; the counter moves
 -- with the rows, so check_inventory stays clean. What a POST does around this transaction (the
 -- token from Redis, JSON in and out) is not included: this is the database's ceiling for the
--- reservation's own SQL.
+-- reservation's own SQL. The bench turns the hoarding limits off (bench/infra.py), so, as here, no
+-- advisory lock and no count of the buyer's holds and tickets is sent (bookings/limits.py).
 \if :prepared = 0
 SELECT quote_literal(price) AS price, max_per_booking, quote_nullable(sales_start) AS sales_start,
        quote_nullable(sales_end) AS sales_end
@@ -22,7 +23,8 @@ PREPARE lock_types (uuid, uuid) AS
   SELECT id, event_id, name, description, price, capacity, sold, held, max_per_booking, sales_start, sales_end,
          position, created_at
     FROM events_tickettype WHERE event_id = $1 AND id IN ($2) ORDER BY id FOR NO KEY UPDATE \;
-PREPARE event_state (uuid) AS SELECT status, starts_at, capacity, currency FROM events_event WHERE id = $1 \;
+PREPARE event_state (uuid) AS SELECT status, starts_at, capacity, currency, max_holds_per_buyer, max_holds_per_ip,
+                                      max_tickets_per_buyer FROM events_event WHERE id = $1 \;
 PREPARE hold (uuid, uuid, numeric, bigint, timestamptz, timestamptz, text, timestamptz, text) AS
   WITH w0 AS (SELECT count(*) = 1 AS ok
                 FROM events_tickettype JOIN (VALUES ($2, 1, $3, $4, $5, $6))
@@ -32,13 +34,15 @@ PREPARE hold (uuid, uuid, numeric, bigint, timestamptz, timestamptz, text, times
                       events_tickettype.sales_end)
                      IS NOT DISTINCT FROM (v.price, v.max_per_booking, v.sales_start, v.sales_end)
                  AND EXISTS (SELECT 1 FROM events_event WHERE id = $1
-                               AND (status, starts_at, capacity, currency) IS NOT DISTINCT FROM ($7, $8, NULL, $9))),
+                               AND (status, starts_at, capacity, currency, max_holds_per_buyer, max_holds_per_ip,
+                                    max_tickets_per_buyer) IS NOT DISTINCT FROM ($7, $8, NULL, $9, NULL, NULL, NULL))),
        b AS (SELECT gen_random_uuid() AS id),
        w1 AS (UPDATE events_tickettype SET held = held + 1 WHERE id IN ($2) AND (SELECT ok FROM w0)),
        w2 AS (INSERT INTO bookings_booking (id, event_id, buyer_id, email, status, expires_at, total, currency,
-                                            access_token, created_at, updated_at)
+                                            access_token, created_at, updated_at, client_ip)
               SELECT b.id, $1, NULL, 'pgbench@example.com', 'reserved', now() + interval '1 day', $3, $9,
-                     md5(random()::text) || md5(random()::text), now(), now() FROM b WHERE (SELECT ok FROM w0)),
+                     md5(random()::text) || md5(random()::text), now(), now(), '127.0.0.1' FROM b
+               WHERE (SELECT ok FROM w0)),
        w3 AS (INSERT INTO bookings_ticket (id, booking_id, ticket_type_id, status, price, attendee_name, code)
               SELECT gen_random_uuid(), b.id, $2, 'held', $3, '', gen_random_uuid()::text FROM b
                WHERE (SELECT ok FROM w0))

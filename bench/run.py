@@ -24,7 +24,7 @@ compare).
 It owns its services: the database `bench_ticketing` is dropped and created
 again and migrated, Redis db 13 is flushed. The server is gunicorn serving
 `ticketing.wsgi` with `bench.settings` (the project's settings plus the route
-`/bench/ceiling/`), throttling off, DEBUG off, persistent database connections;
+`/bench/ceiling/`), throttling and the hoarding limits off, DEBUG off, persistent database connections;
 it is always stopped at the end, with its workers (own process group).
 
 What each part measures:
@@ -142,7 +142,9 @@ def base_results(args: argparse.Namespace, argv: list[str]) -> dict:
             "load_generator": f"{load.event_loop_name()} event loop in the bench process, " + (
                 "hand-written HTTP/1.1 client, one keep-alive connection per client" if args.client == "raw"
                 else "httpx.AsyncClient, one keep-alive pool sized to the clients"),
-            "throttling": "off (API_THROTTLE_RATES=off)", "conn_max_age": infra.CONN_MAX_AGE,
+            "throttling": "off (API_THROTTLE_RATES=off)",
+            "hoarding_limits": "off (BOOKING_MAX_HOLDS_PER_BUYER, _PER_IP, BOOKING_MAX_TICKETS_PER_BUYER = 0)",
+            "conn_max_age": infra.CONN_MAX_AGE,
             "booking_hold_minutes": infra.HOLD_MINUTES, "debug": "off",
             "database": infra.DATABASE_URL, "redis": infra.REDIS_URL,
         },

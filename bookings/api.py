@@ -5,6 +5,7 @@ Paying and refunding are in `payments.api` (imports flow payments -> bookings).
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import Http404
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -18,6 +19,7 @@ from bookings.services import LineItem, booking_cancel, booking_reserve
 from events.permissions import event_visible_to
 from ticketing.api import BookingsThrottle, Rendered, ScopedThrottleMixin, StrictInput, query_filters, validated
 from ticketing.api_schema import READ_ERRORS, WRITE_ERRORS
+from ticketing.client_ip import client_ip
 from ticketing.idempotency import idempotent
 
 TOKEN_PARAM = OpenApiParameter("token", str, description="The booking's access token (guest links).")
@@ -60,12 +62,20 @@ class BookingOutput(Rendered, serializers.ModelSerializer):
 
 
 class BookingInput(StrictInput):
+    """A reservation: at most BOOKING_MAX_ITEMS items and BOOKING_MAX_TICKETS tickets in all; each
+    ticket type's `max_per_booking` and the buyer's limits for the event apply too."""
+
+    # The bounds are the service's hard ones, read once at start-up so the schema states them (a
+    # ListField, not `many=True`: drf-spectacular declares its minItems/maxItems). The total over
+    # the items and each type's `max_per_booking` are checked by the service before anything is built.
     class Item(StrictInput):
+        """`quantity` tickets of one ticket type."""
+
         ticket_type = serializers.UUIDField()
-        quantity = serializers.IntegerField(min_value=1, max_value=1000)
+        quantity = serializers.IntegerField(min_value=1, max_value=settings.BOOKING_MAX_TICKETS)
 
     event = serializers.UUIDField()
-    items = Item(many=True, allow_empty=False, max_length=20)
+    items = serializers.ListField(child=Item(), allow_empty=False, min_length=1, max_length=settings.BOOKING_MAX_ITEMS)
     email = serializers.EmailField(max_length=254, required=False, allow_blank=True)  # Booking.email's length
 
 
@@ -144,6 +154,7 @@ class BookingListCreateApi(ScopedThrottleMixin, GenericAPIView):
             items=[LineItem(i["ticket_type"], i["quantity"]) for i in data["items"]],
             email=data.get("email", ""),
             buyer=request.user,
+            client_ip=client_ip(request) or None,
         )
         return Response(BookingOutput.render(booking), status=status.HTTP_201_CREATED)  # relations attached
 

@@ -4,7 +4,8 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
@@ -19,6 +20,10 @@ def new_access_token() -> str:
 def new_ticket_code() -> str:
     """An unguessable ticket code: 160 random bits in base32 (QR alphanumeric mode)."""
     return base64.b32encode(secrets.token_bytes(20)).decode("ascii")
+
+
+# Booking statuses whose tickets count against a buyer's limit: held or issued (bookings.limits).
+LIVE_STATUSES = ["reserved", "processing", "confirmed"]
 
 
 class Booking(models.Model):
@@ -55,6 +60,9 @@ class Booking(models.Model):
     total = models.DecimalField(_("total"), max_digits=12, decimal_places=2)
     currency = models.CharField(_("currency"), max_length=3)
     access_token = models.CharField(max_length=64, default=new_access_token, editable=False)  # unique: Meta
+    # Where the reservation came from, for the hoarding limit per address (bookings.limits): the
+    # client's IPv4 address, or the /64 network of an IPv6 one. Empty when no door gave one.
+    client_ip = models.GenericIPAddressField(_("client IP address"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     confirmed_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -82,6 +90,14 @@ class Booking(models.Model):
             # An event's bookings by status; with the expiry, a reservation's look for lapsed holds
             # of its event is a range scan, however many live holds the event has.
             models.Index(fields=["event", "status", "expires_at"], name="booking_event_status_exp_idx"),
+            # The hoarding limits (bookings.limits): a guest's live bookings of an event by e-mail (an
+            # account's are found through booking_buyer_created_idx), and an address's live holds of
+            # an event. Partial, so they stay small: a reservation from a known address adds one
+            # index entry for an account, two for a guest (one fewer without an address).
+            models.Index(Lower("email"), F("event"), name="booking_guest_email_event_idx",
+                         condition=Q(buyer__isnull=True, status__in=LIVE_STATUSES)),
+            models.Index(fields=["client_ip", "event", "expires_at"], name="booking_ip_holds_idx",
+                         condition=Q(client_ip__isnull=False, status="reserved")),
         ]
 
     def __str__(self) -> str:

@@ -34,11 +34,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from bookings.limits import BuyerCheck, BuyerLimits, Usage, client_network
 from bookings.models import Booking, Ticket
 from bookings.selectors import booking_with_relations
 from events.models import Event, TicketType
 from ticketing.db import (
     PreparedQuery,
+    SQLRead,
     Statement,
     execute_together,
     fetch_and_execute,
@@ -91,8 +93,9 @@ def booking_reserve(
     items: Sequence[LineItem],
     email: str = "",
     buyer: AbstractBaseUser | None = None,
+    client_ip: str | None = None,
 ) -> Booking:
-    """Hold the requested tickets until the hold expires; never oversell.
+    """Hold the requested tickets until the hold expires; never oversell, never past a buyer's limits.
 
     One transaction: lock the event (when capped) and the requested ticket
     types, check the rules on the locked rows, reclaim expired holds of those
@@ -105,13 +108,19 @@ def booking_reserve(
     (`_GuardedHold`), which falls back to the locked path whenever anything the
     rules read has changed. Cost does not depend on how many tickets are
     already sold: only counters are read.
+
+    The quantities are bounded (`BOOKING_MAX_ITEMS`, `BOOKING_MAX_TICKETS`) before anything is
+    built. The buyer's hoarding limits (`bookings.limits`; `client_ip` is the client's address,
+    as the door gives it) are checked in the same transaction, on counts read after a lock per
+    buyer and address; when no limit applies nothing more is sent.
     Returns the booking with its tickets (and no payments) attached: rendering
     it needs no query.
     """
     quantities = _merge_items(items)
     email = _booking_email(email, buyer)
     now = timezone.now()
-    # Built before the rows are locked; only the prices come from the locked rows.
+    # Built before the rows are locked (at most BOOKING_MAX_TICKETS tickets); only the prices come
+    # from the locked rows.
     booking = Booking(
         event=event,
         buyer=buyer if buyer is not None and buyer.is_authenticated else None,
@@ -119,22 +128,30 @@ def booking_reserve(
         status=Booking.Status.RESERVED,
         expires_at=now + timedelta(minutes=settings.BOOKING_HOLD_MINUTES),
         currency=event.currency,
+        client_ip=client_network(client_ip),
     )
     tickets = [
         Ticket(booking=booking, ticket_type_id=pk, status=Ticket.Status.HELD)
         for pk, n in quantities.items()
         for _i in range(n)
     ]
-    hold = _GuardedHold.attempt(event=event, quantities=quantities, booking=booking, tickets=tickets, now=now)
+    check = BuyerCheck.plan(event=event, buyer_id=booking.buyer_id, email=email, address=booking.client_ip,
+                            tickets=len(tickets), now=now)
+    hold = _GuardedHold.attempt(event=event, quantities=quantities, booking=booking, tickets=tickets, now=now,
+                                check=check)
     if hold.written:
         return _reserved(booking, tickets)
     event = hold.event  # fresher, when the attempt read it
+    check = check.replan(event)
     locked: dict[uuid.UUID, TicketType] = {}
     try:
         with locking_atomic():
-            event, types = _lock_inventory(event, quantities.keys(), fresh=True)
+            lock, usage = check.lock_read(), check.usage_read() if check.applies else None
+            event, types, first, last = _lock_inventory_and_read(
+                event, quantities.keys(), fresh=True, first=[lock] if lock else [], last=[usage] if usage else [])
             locked = types
             _check_sellable(event, types, quantities, now)
+            _check_buyer(check, event, Usage.from_row(last[0][0]) if last else None)
             if _shortfall(event, types, quantities):
                 if _reclaim_expired_holds(event, types, now):
                     event, types = _reread(event, types)
@@ -169,10 +186,30 @@ def _reserved(booking: Booking, tickets: list[Ticket]) -> Booking:
     return booking_with_relations(booking, tickets=tickets, payments=[])
 
 
+def _check_buyer(check: BuyerCheck, event: Event, usage: Usage | None) -> None:
+    """The buyer's limits under the event's terms as just read (`check` counted under the copy's).
+
+    Limits switched on since the copy would need a lock and a count this transaction did not take
+    first: `Busy`, and the retry starts from the fresh event (as for a cap set meanwhile).
+    """
+    fresh = check.replan(event)
+    if not check.counts_cover(fresh):
+        raise Busy()
+    if usage is not None:
+        fresh.check(usage)
+
+
 def _merge_items(items: Sequence[LineItem]) -> dict[uuid.UUID, int]:
+    """{ticket type id: quantity}, bounded before anything is built: at most BOOKING_MAX_ITEMS
+    items and BOOKING_MAX_TICKETS tickets, whatever the ticket types allow."""
     if not items:
         raise InvalidInput(_("Choose at least one ticket."), errors={"items": [_("This list may not be empty.")]})
+    if len(items) > settings.BOOKING_MAX_ITEMS:
+        message = ngettext("At most %(n)d ticket type in one booking.", "At most %(n)d ticket types in one booking.",
+                           settings.BOOKING_MAX_ITEMS) % {"n": settings.BOOKING_MAX_ITEMS}
+        raise LimitExceeded(message, errors={"items": [message]})
     quantities: dict[uuid.UUID, int] = {}
+    total = 0
     for item in items:
         try:
             pk = item.ticket_type_id
@@ -184,6 +221,11 @@ def _merge_items(items: Sequence[LineItem]) -> dict[uuid.UUID, int]:
                 _("Quantity must be a whole number of at least 1."),
                 errors={"items": [_("Quantity must be a whole number of at least 1.")]},
             )
+        total += quantity
+        if total > settings.BOOKING_MAX_TICKETS:
+            message = ngettext("At most %(n)d ticket in one booking.", "At most %(n)d tickets in one booking.",
+                               settings.BOOKING_MAX_TICKETS) % {"n": settings.BOOKING_MAX_TICKETS}
+            raise LimitExceeded(message, errors={"items": [message]})
         quantities[pk] = quantities.get(pk, 0) + quantity
     return quantities
 
@@ -203,6 +245,19 @@ def _booking_email(email: str, buyer: AbstractBaseUser | None) -> str:
 def _lock_inventory(event: Event, type_ids: Iterable[uuid.UUID], *,
                     fresh: bool = False) -> tuple[Event, dict[uuid.UUID, TicketType]]:
     """Lock the event (when capped) then the ticket types by pk; return fresh rows. One round trip.
+    (`_lock_inventory_and_read`, without further reads.)"""
+    event, types, _first, _last = _lock_inventory_and_read(event, type_ids, fresh=fresh)
+    return event, types
+
+
+Read = tuple[PreparedQuery | SQLRead, dict]
+
+
+def _lock_inventory_and_read(event: Event, type_ids: Iterable[uuid.UUID], *, fresh: bool = False,
+                             first: Sequence[Read] = (), last: Sequence[Read] = (),
+                             ) -> tuple[Event, dict[uuid.UUID, TicketType], list[list], list[list]]:
+    """Lock the event (when capped) then the ticket types by pk; return fresh rows. One round trip,
+    which also runs the reads `first` (before the locks) and `last` (after them) and returns their rows.
 
     `event.capacity` as the caller loaded it decides whether the event row is
     locked. If the cap was set meanwhile (an organizer change), the event row
@@ -220,7 +275,9 @@ def _lock_inventory(event: Event, type_ids: Iterable[uuid.UUID], *,
         reads = _uncapped_reads(event, ids)
         if not fresh:
             reads = reads[:1]  # the type locks only
-    results = fetch_together(*reads)
+    results = fetch_together(*first, *reads, *last)
+    first_rows, results, last_rows = results[:len(first)], results[len(first):len(results) - len(last)], \
+        results[len(results) - len(last):]
     if event.capacity is not None:
         locked_event, locked_types = results
         if not locked_event:
@@ -234,7 +291,7 @@ def _lock_inventory(event: Event, type_ids: Iterable[uuid.UUID], *,
                            errors={"items": [_("Unknown ticket type for this event.")]})
     if event.capacity is None and fresh:
         event = _EventState.apply(event, results[1])
-    return event, types
+    return event, types, first_rows, last_rows
 
 
 def _uncapped_reads(event: Event, ids: list[uuid.UUID]) -> list[tuple[PreparedQuery, dict]]:
@@ -263,7 +320,7 @@ class _EventState:
     while the event has no booking at all).
     """
 
-    columns = ("status", "starts_at", "capacity", "currency")
+    columns = ("status", "starts_at", "capacity", "currency", *BuyerLimits.event_columns)
     query = PreparedQuery(lambda event: Event.objects.filter(pk=event).order_by().values_list(*_EventState.columns))
 
     @classmethod
@@ -332,7 +389,7 @@ class _GuardedHold:
 
     @classmethod
     def attempt(cls, *, event: Event, quantities: Mapping[uuid.UUID, int], booking: Booking,
-                tickets: list[Ticket], now: datetime) -> _GuardedHold:
+                tickets: list[Ticket], now: datetime, check: BuyerCheck) -> _GuardedHold:
         copies = {pk: _RECENT_TYPES.get(pk) for pk in quantities}
         if event.capacity is not None or not round_trips_combine() or any(
                 tt is None or tt.event_id != event.pk for tt in copies.values()):
@@ -343,11 +400,14 @@ class _GuardedHold:
             return cls(False, event)  # refused on the locked path, from fresh rows
         _set_prices(booking, tickets, event, copies, quantities)
         ids = sorted(quantities)
+        lock = check.lock_read()  # the buyer's and the address's locks, first, in a statement of their own
         with locking_atomic():
-            (locked, event_rows), [(written, lapsed_holds)], _committed = fetch_and_execute(
-                _uncapped_reads(event, ids), cls._writes(event, copies, quantities, booking, tickets, now),
+            results, [(written, lapsed_holds, *usage)], _committed = fetch_and_execute(
+                [*([lock] if lock else []), *_uncapped_reads(event, ids)],
+                cls._writes(event, copies, quantities, booking, tickets, now, check),
                 commit=True,
             )
+        locked, event_rows = results[-2:]
         types = {tt.pk: tt for tt in locked}
         _RECENT_TYPES.put(locked)
         if written:
@@ -360,25 +420,41 @@ class _GuardedHold:
         latest = _EventState.latest(event, event_rows)
         if _EventState.same_terms(event, latest) and len(types) == len(ids):
             _check_sellable(latest, types, quantities, now)
+            fresh = check.replan(latest)
+            if fresh.applies and not (usage and check.counts_cover(fresh)):
+                return cls(False, latest)  # the locked path locks and counts what the event's limits need
+            if usage:
+                fresh.check(Usage.from_row(tuple(usage)))
             if _shortfall(latest, types, quantities) and not lapsed_holds:
                 raise _sold_out(latest, types, quantities)
         return cls(False, latest)
 
     @classmethod
     def _writes(cls, event: Event, copies: Mapping[uuid.UUID, TicketType], quantities: Mapping[uuid.UUID, int],
-                booking: Booking, tickets: list[Ticket], now: datetime) -> Statement:
-        """The guard (`w0`, a read), the writes of the locked path only if it holds, and the outcome."""
+                booking: Booking, tickets: list[Ticket], now: datetime, check: BuyerCheck) -> Statement:
+        """The guard (`w0`, a read), the writes of the locked path only if it holds, and the outcome.
+
+        When a buyer's limit applies, the guard also holds only while the buyer's and the address's
+        counts (`check.usage_statement()`, as `u`) are within the limits, and returns them.
+        """
         ids = sorted(quantities)
         per_type = [value for pk in ids
                     for value in (pk, quantities[pk], *(getattr(copies[pk], c) for c in cls.type_columns))]
         event_state = [getattr(event, c) for c in _EventState.columns]
         [counters] = _counter_updates(event=event, per_type=quantities, held=+1)  # uncapped: the types only
+        guard: Statement = (cls._guard_sql(len(ids)), [len(ids), *per_type, event.pk, event.pk, *event_state])
+        if check.applies:
+            (usage_sql, usage_params), (within, limits) = check.usage_statement(), check.within_limits()
+            guard = (f"SELECT g.ok AND {within} AS ok, {cls._USAGE_COLUMNS} "  # noqa: S608 - names and %s only
+                     f"FROM ({guard[0]}) AS g CROSS JOIN ({usage_sql}) AS u", [*limits, *guard[1], *usage_params])
         return with_ctes([
-            (cls._guard_sql(len(ids)), [len(ids), *per_type, event.pk, event.pk, *event_state]),
+            guard,
             *(guarded(write, "(SELECT ok FROM w0)")
               for write in (counters, insert_statement([booking]), insert_statement(tickets))),
-            (cls._outcome_sql(), [event.pk, Booking.Status.RESERVED, now]),
+            (cls._outcome_sql(check.applies), [event.pk, Booking.Status.RESERVED, now]),
         ])
+
+    _USAGE_COLUMNS = "u.holds, u.address_holds, u.address_first_end, u.tickets"  # `Usage.from_row`
 
     @staticmethod
     @cache
@@ -410,9 +486,12 @@ class _GuardedHold:
 
     @staticmethod
     @cache
-    def _outcome_sql() -> str:
-        """Whether it wrote; when not, whether the event has a lapsed hold to reclaim."""
-        return f"SELECT ok, CASE WHEN NOT ok THEN EXISTS ({_GuardedHold.lapsed_holds_sql()}) END FROM w0"  # noqa: S608
+    def _outcome_sql(usage: bool = False) -> str:
+        """Whether it wrote; when not, whether the event has a lapsed hold to reclaim; with `usage`,
+        the buyer's and the address's counts."""
+        counts = ", holds, address_holds, address_first_end, tickets" if usage else ""
+        return (f"SELECT ok, CASE WHEN NOT ok THEN EXISTS ({_GuardedHold.lapsed_holds_sql()}) END{counts} "  # noqa: S608
+                "FROM w0")
 
     @staticmethod
     @cache

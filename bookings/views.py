@@ -22,8 +22,10 @@ from bookings.models import Booking, Ticket
 from bookings.selectors import booking_get_visible, booking_list_for_user
 from bookings.services import booking_cancel, booking_reserve
 from events.views import ReservePanel, asks_email, event_page_context, quantity_values, visible_event_or_404
+from ticketing.api import BookingsThrottle
+from ticketing.client_ip import client_ip
 from ticketing.errors import Busy, DomainError, SoldOut
-from ticketing.site import busy_response, form_add_domain_error, token_query
+from ticketing.site import busy_response, form_add_domain_error, throttled_response, token_query
 
 
 def booking_for_request(request: HttpRequest, pk) -> tuple[Booking, str | None]:
@@ -53,6 +55,8 @@ class BookingReserveView(View):
     http_method_names = ["post"]
 
     def post(self, request, event_pk):
+        if (refused := throttled_response(request, BookingsThrottle)) is not None:
+            return refused
         event = visible_event_or_404(request, event_pk)
         ask_email = asks_email(request)
         form = ReserveForm(request.POST, ticket_types=list(event.ticket_types.all()), ask_email=ask_email)
@@ -60,7 +64,8 @@ class BookingReserveView(View):
         if form.is_valid():
             try:
                 booking = booking_reserve(event=event, items=form.line_items(),
-                                          email=form.cleaned_data.get("email", ""), buyer=request.user)
+                                          email=form.cleaned_data.get("email", ""), buyer=request.user,
+                                          client_ip=client_ip(request) or None)
             except Busy as exc:
                 return busy_response(request, exc)
             except DomainError as exc:

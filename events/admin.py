@@ -34,6 +34,7 @@ from events.admin_scoping import OrganizerScopedAdmin, OrganizerScopedInline, or
 from events.models import Event, Organizer, TicketType
 from events.selectors import availability_for_event, event_available, ticket_type_available
 from events.services import (
+    BUYER_LIMIT_FIELDS,
     EVENT_FIELDS,
     TICKET_TYPE_FIELDS,
     event_create,
@@ -183,7 +184,7 @@ class EventForm(ServiceErrorsForm):
     class Meta:
         model = Event
         fields = ["organizer", "name", "category", "description", "venue", "city", "starts_at", "ends_at", "timezone",
-                  "currency", "capacity"]
+                  "currency", "capacity", *BUYER_LIMIT_FIELDS]
 
 
 class EventDateFilter(admin.SimpleListFilter):
@@ -222,11 +223,13 @@ class EventAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
         (None, {"fields": ["organizer", "name", "slug", "status", "category", "description"]}),
         (gettext_lazy("Where and when"), {"fields": ["venue", "city", "starts_at", "ends_at", "timezone"]}),
         (gettext_lazy("Sales"), {"fields": ["currency", "capacity", "sales_summary", "published_at", "cancelled_at"]}),
+        (gettext_lazy("Limits per buyer"), {"fields": BUYER_LIMIT_FIELDS, "classes": ["collapse"]}),
     ]
     add_fieldsets = [
         (None, {"fields": ["organizer", "name", "category", "description"]}),
         (gettext_lazy("Where and when"), {"fields": ["venue", "city", "starts_at", "ends_at", "timezone"]}),
         (gettext_lazy("Sales"), {"fields": ["currency", "capacity"]}),
+        (gettext_lazy("Limits per buyer"), {"fields": BUYER_LIMIT_FIELDS, "classes": ["collapse"]}),
     ]
 
     # --- lists and pages

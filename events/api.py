@@ -14,6 +14,7 @@ from events.models import Event, Organizer, TicketType
 from events.permissions import can_manage_event, events_visible_to, organizer_ids
 from events.selectors import availability_for_event, event_available, event_list_published, ticket_type_available
 from events.services import (
+    BUYER_LIMIT_FIELDS,
     event_create,
     event_delete,
     event_publish,
@@ -62,7 +63,7 @@ class EventOutput(Rendered, serializers.ModelSerializer):
         model = Event
         fields = ["id", "organizer", "name", "slug", "description", "venue", "city", "category", "starts_at",
                   "ends_at", "timezone", "status", "currency", "capacity", "sold", "held", "available",
-                  "min_price", "max_price"]
+                  "min_price", "max_price", *BUYER_LIMIT_FIELDS]
 
     def get_available(self, event: Event) -> int:
         if hasattr(event, "type_remaining"):
@@ -105,6 +106,19 @@ class EventInput(StrictInput):
     timezone = serializers.CharField(max_length=64, required=False)
     currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, help_text="ISO 4217 code, e.g. EUR.")
     capacity = serializers.IntegerField(min_value=0, max_value=1_000_000_000, required=False, allow_null=True)
+    # The organizer's hoarding limits for this event (null: the site's defaults, 0: no limit).
+    max_holds_per_buyer = serializers.IntegerField(
+        min_value=0, max_value=1_000_000, required=False, allow_null=True,
+        help_text="Reservations awaiting payment one buyer (account or guest e-mail) may have at once; "
+                  "null: the site's default (BOOKING_MAX_HOLDS_PER_BUYER), 0: no limit.")
+    max_holds_per_ip = serializers.IntegerField(
+        min_value=0, max_value=1_000_000, required=False, allow_null=True,
+        help_text="Reservations awaiting payment from one client address at once (IPv6: per /64); "
+                  "null: the site's default (BOOKING_MAX_HOLDS_PER_IP), 0: no limit.")
+    max_tickets_per_buyer = serializers.IntegerField(
+        min_value=0, max_value=1_000_000, required=False, allow_null=True,
+        help_text="Tickets one buyer may hold or have bought for this event, over all their bookings; "
+                  "null: the site's default (BOOKING_MAX_TICKETS_PER_BUYER), 0: no limit.")
 
 
 class EventCreateInput(EventInput):

@@ -90,6 +90,24 @@ class Event(models.Model):
     )
     sold = models.IntegerField(_("sold"), default=0, editable=False)
     held = models.IntegerField(_("held"), default=0, editable=False)
+    # The organizer's own hoarding limits (bookings.limits); empty: the site's defaults
+    # (BOOKING_MAX_HOLDS_PER_BUYER, ...), 0: no limit for this event. Nullable, so older code
+    # that does not know them still inserts.
+    max_holds_per_buyer = models.PositiveIntegerField(
+        _("active holds per buyer"), null=True, blank=True,
+        help_text=_("Reservations awaiting payment one buyer (account or guest e-mail) may have at once. "
+                    "Empty: the site's default; 0: no limit."),
+    )
+    max_holds_per_ip = models.PositiveIntegerField(
+        _("active holds per IP address"), null=True, blank=True,
+        help_text=_("Reservations awaiting payment made from one IP address at once. "
+                    "Empty: the site's default; 0: no limit."),
+    )
+    max_tickets_per_buyer = models.PositiveIntegerField(
+        _("tickets per buyer"), null=True, blank=True,
+        help_text=_("Tickets one buyer may hold or have bought for this event, over all their bookings. "
+                    "Empty: the site's default; 0: no limit."),
+    )
     published_at = models.DateTimeField(null=True, blank=True, editable=False)
     cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)

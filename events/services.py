@@ -21,8 +21,11 @@ from events.models import Event, Organizer, TicketType
 from ticketing.db import locking_atomic
 from ticketing.errors import CapacityConflict, HasSales, InvalidInput, InvalidTransition
 
+# An organizer's own hoarding limits (bookings.limits); empty: the site's defaults.
+BUYER_LIMIT_FIELDS = ["max_holds_per_buyer", "max_holds_per_ip", "max_tickets_per_buyer"]
 EVENT_FIELDS = frozenset(
-    {"name", "description", "venue", "city", "category", "starts_at", "ends_at", "timezone", "currency", "capacity"}
+    {"name", "description", "venue", "city", "category", "starts_at", "ends_at", "timezone", "currency", "capacity",
+     *BUYER_LIMIT_FIELDS}
 )
 TICKET_TYPE_FIELDS = frozenset(
     {"name", "description", "price", "capacity", "max_per_booking", "sales_start", "sales_end", "position"}

@@ -23,9 +23,10 @@ from bookings.views import BookingActionView, booking_for_request, booking_url, 
 from payments.forms import PaymentForm
 from payments.models import Payment, Refund
 from payments.services import payment_authorize, refund_issue
+from ticketing.api import PayThrottle
 from ticketing.client_ip import client_ip
 from ticketing.errors import Busy, DomainError, HoldExpired, InvalidTransition, PaymentAttemptsExceeded, TooManyDeclines
-from ticketing.site import busy_response, form_add_domain_error, token_query
+from ticketing.site import busy_response, form_add_domain_error, throttled_response, token_query
 
 
 def booking_page_context(booking: Booking, token: str | None, *, pay_form: PaymentForm | None = None) -> dict:
@@ -68,6 +69,8 @@ class BookingPayView(View):
     http_method_names = ["post"]
 
     def post(self, request, pk):
+        if (refused := throttled_response(request, PayThrottle)) is not None:
+            return refused
         booking, token = booking_for_request(request, pk)
         form = PaymentForm(request.POST)
         if form.is_valid():

@@ -31,10 +31,12 @@ UNAUTHENTICATED = _problem("Not authenticated", "not_authenticated", 401,
                            "Authentication credentials were not provided.")
 FORBIDDEN = _problem("Permission denied", "permission_denied", 403)
 NOT_FOUND = _problem("Not found", "not_found", 404)
-CONFLICT = _problem("Conflict with the current state (e.g. `sold_out`, `hold_expired`, `invalid_transition`)",
+CONFLICT = _problem("Conflict with the current state (e.g. `sold_out`, `hold_expired`, `invalid_transition`, "
+                    "`hold_limit_reached`, `ticket_limit_reached`)",
                     "sold_out", 409, "Only 3 'General' tickets left.")
 UNPROCESSABLE = _problem("Idempotency-Key reused with another body", "idempotency_key_reused", 422)
-THROTTLED = _problem("Too many requests (see Retry-After)", "throttled", 429)
+THROTTLED = _problem("Too many requests (see Retry-After): `throttled`, or `ip_hold_limit_reached` (a reservation)",
+                     "throttled", 429)
 BUSY = _problem("Very busy, try again (see Retry-After)", "busy", 503)
 DECLINED = _problem("Card declined (`card_declined`, `insufficient_funds`, `expired_card`, `incorrect_cvc`)",
                     "card_declined", 402, "Your card was declined.")

@@ -10,6 +10,7 @@ role; "database is locked" becomes `Busy` too.
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import re
 import secrets
@@ -344,7 +345,7 @@ def statement_sql(sql: str) -> str:
 # be text). None is `unknown`: the server takes the type from where the value goes.
 _PG_TYPES = [(bool, "boolean"), (int, "bigint"), (Decimal, "numeric"), (float, "double precision"),
              (str, "text"), (uuid.UUID, "uuid"), (datetime, "timestamptz"), (date, "date"),
-             (timedelta, "interval"), (bytes, "bytea")]
+             (timedelta, "interval"), (bytes, "bytea"), (ipaddress.IPv4Address | ipaddress.IPv6Address, "inet")]
 
 
 def _param_type(value: Any) -> str:
@@ -361,6 +362,25 @@ def _numbered(sql: str) -> str:
 
 
 # --- Queries compiled once ---------------------------------------------------------------------
+
+
+class SQLRead:
+    """A read written as SQL (`%s` placeholders, values already prepared for the database), to run
+    beside `PreparedQuery` reads in `fetch_together` and `fetch_and_execute`: its values are
+    `{"params": [...]}`, its rows tuples. For SQL the ORM cannot write, built once per shape."""
+
+    def __init__(self, sql: str) -> None:
+        self.sql = sql
+
+    def _compiled(self, values: dict[str, Any]) -> SQLRead:
+        return self
+
+    def bind(self, values: dict[str, Any]) -> list:
+        return list(values["params"])
+
+    def rows(self, rows: list[tuple]) -> list[tuple]:
+        return [tuple(row) for row in rows]
+
 
 
 class PreparedQuery:

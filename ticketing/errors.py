@@ -61,6 +61,44 @@ class LimitExceeded(DomainError):
     default_detail = _("Too many tickets in one booking.")
 
 
+class BuyerLimitReached(DomainError):
+    """A hoarding limit of the event (bookings.limits): this buyer or address holds enough already."""
+
+    code = "buyer_limit_reached"
+    title = _("Limit reached")
+    status = 409
+    default_detail = _("You cannot reserve more tickets for this event.")
+
+
+class HoldLimitReached(BuyerLimitReached):
+    code = "hold_limit_reached"
+    title = _("Too many reservations")
+    default_detail = _("You already have reservations for this event awaiting payment; "
+                       "pay for or cancel one of them first.")
+
+
+class TicketLimitReached(BuyerLimitReached):
+    code = "ticket_limit_reached"
+    title = _("Ticket limit reached")
+    default_detail = _("You have reached the number of tickets one buyer may have for this event.")
+
+
+class AddressHoldLimitReached(BuyerLimitReached):
+    """Too many live holds from one client address; `retry_after`: seconds until the first ends."""
+
+    code = "ip_hold_limit_reached"
+    title = _("Too many reservations from your network")
+    status = 429
+    default_detail = _("Too many reservations for this event are awaiting payment from your network; "
+                       "please try again later.")
+    retry_after = 60
+
+    def __init__(self, detail: str | None = None, *, retry_after: int | None = None, **kwargs: Any) -> None:
+        if retry_after is not None:
+            self.retry_after = max(1, retry_after)
+        super().__init__(detail, **kwargs)
+
+
 class NotOnSale(DomainError):
     code = "not_on_sale"
     title = _("Not on sale")

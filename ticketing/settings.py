@@ -233,6 +233,17 @@ X_FRAME_OPTIONS = "DENY"
 # --- Domain -------------------------------------------------------------------
 
 BOOKING_HOLD_MINUTES = env.int("BOOKING_HOLD_MINUTES", default=15)
+# Bounded work per request: no booking holds more tickets, or more ticket types, than this,
+# whatever the ticket types allow; every door refuses more before anything is built.
+BOOKING_MAX_TICKETS = env.int("BOOKING_MAX_TICKETS", default=100)
+BOOKING_MAX_ITEMS = env.int("BOOKING_MAX_ITEMS", default=20)
+# Hoarding limits, per event, enforced by `booking_reserve` under its locks; an event may override
+# each (Event.max_holds_per_buyer, ...; empty: these). 0 turns a limit off. A buyer is the account,
+# or the e-mail address (case-insensitive) of a guest; an active hold is a `reserved` booking not
+# yet past its deadline; tickets count while held or issued (reserved, processing, confirmed).
+BOOKING_MAX_HOLDS_PER_BUYER = env.int("BOOKING_MAX_HOLDS_PER_BUYER", default=3)
+BOOKING_MAX_HOLDS_PER_IP = env.int("BOOKING_MAX_HOLDS_PER_IP", default=20)
+BOOKING_MAX_TICKETS_PER_BUYER = env.int("BOOKING_MAX_TICKETS_PER_BUYER", default=20)
 # How many expired holds one `holds_expire` transaction releases.
 HOLDS_EXPIRE_BATCH = env.int("HOLDS_EXPIRE_BATCH", default=100)
 

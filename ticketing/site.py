@@ -4,6 +4,7 @@ Views call services and hand any `DomainError` to these helpers, so every page
 maps errors the same way (CONVENTIONS.md, "One service, two doors"): input
 errors become field errors, anticipated refusals a non-field error or a
 message, and `Busy` (a lock timeout) the "very busy, try again" page, 503.
+The site's reserve and pay forms are throttled like the API's (`throttled_response`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,30 @@ def busy_response(request: HttpRequest, exc: Busy | None = None) -> HttpResponse
     exc = exc or Busy()
     response = render(request, "503.html", {"detail": exc.detail}, status=503)
     response["Retry-After"] = str(getattr(exc, "retry_after", Busy.retry_after))
+    return response
+
+
+def throttled_response(request: HttpRequest, *throttle_classes) -> HttpResponse | None:
+    """The "too many requests" page (429 with `Retry-After`) when one of the API's throttles refuses
+    this request, else None (the request is counted).
+
+    The API's own throttle classes (`ticketing.api.BookingsThrottle`, `PayThrottle`): the same
+    scopes, rates (`API_THROTTLE_RATES`, `off` too) and Redis buckets, so a buyer's POSTs on
+    the site and on the API count together.
+    """
+    from rest_framework.settings import api_settings
+
+    if not api_settings.DEFAULT_THROTTLE_CLASSES:  # API_THROTTLE_RATES=off
+        return None
+    waits = []
+    for throttle in (cls() for cls in throttle_classes):
+        if not throttle.allow_request(request, None):
+            waits.append(throttle.wait() or 1)
+    if not waits:
+        return None
+    retry_after = max(1, int(max(waits) + 0.999))
+    response = render(request, "429.html", {"retry_after": retry_after}, status=429)
+    response["Retry-After"] = str(retry_after)
     return response
 
 

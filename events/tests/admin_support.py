@@ -53,7 +53,7 @@ def admin_client(user) -> Client:
     return client
 
 
-def paid_booking(tt: TicketType, *, n: int = 2, email: str = "buyer@example.com", number: str = "4111111111111111"):
+def paid_booking(tt: TicketType, *, n: int = 2, email: str | None = None, number: str = "4111111111111111"):
     """A confirmed booking with a captured payment (capture called directly: on_commit does not run here)."""
     booking = make_booking(items=[(tt, n)], email=email)
     payment = payment_authorize(booking=booking, card=card(number))

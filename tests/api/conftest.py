@@ -56,7 +56,7 @@ def check_money(value) -> Decimal:
     return Decimal(value)
 
 
-def paid_booking(tt, *, buyer=None, n: int = 2, email: str = "buyer@example.com") -> Booking:
+def paid_booking(tt, *, buyer=None, n: int = 2, email: str | None = None) -> Booking:
     """A confirmed booking with a captured payment, built by the services production uses.
 
     In a test transaction the capture queued on commit never runs, so it is

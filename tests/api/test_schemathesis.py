@@ -55,7 +55,9 @@ def seeded(db, make_paid_booking, client_for):
     """An organizer member with bookings, published events with ticket types, a payment and a refund."""
     user = UserFactory(username="integrator", email="integrator@example.com")
     organizer = OrganizerFactory(slug="acme", members=[user])
-    event = EventFactory(organizer=organizer, name="Jazz Night", capacity=400)
+    # No hoarding limits on this event: its one buyer holds several bookings and reserves per example.
+    event = EventFactory(organizer=organizer, name="Jazz Night", capacity=400, max_holds_per_buyer=0,
+                         max_tickets_per_buyer=0)
     tt = TicketTypeFactory(event=event, name="General", capacity=200, price=Decimal("49.00"), max_per_booking=10)
     TicketTypeFactory(event=event, name="VIP", capacity=20, price=Decimal("120.00"))
     other = EventFactory(name="Rock Fest", city="Hamburg")

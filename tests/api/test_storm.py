@@ -5,7 +5,7 @@ database connection per request, against PostgreSQL.
 type with 50 seats: exactly 50 holds are taken, every other request is a 409
 `sold_out`, and the counters equal the ticket rows (`check_inventory` is clean).
 
-Throttling is off (as with API_THROTTLE_RATES=off for a load test). The lock
+Throttling and the hoarding limits are off (as in the bench's load test). The lock
 timeout is raised so a slow, shared machine cannot turn a queue on the hot row
 into `Busy` (503): every 503 would then be a real fault (a deadlock). Requests
 carry `X-Forwarded-Proto: https`, as from the TLS proxy the settings trust: the
@@ -54,6 +54,9 @@ def test_300_reservations_for_50_seats_sell_exactly_50(live_server, settings, cl
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": [],
                                "DEFAULT_THROTTLE_RATES": {}}
     settings.LOCK_TIMEOUT_MS = 30_000
+    # A load test of the hot row, as the bench: 20 buyers from one address, no hoarding limits.
+    settings.BOOKING_MAX_HOLDS_PER_BUYER = settings.BOOKING_MAX_HOLDS_PER_IP = 0
+    settings.BOOKING_MAX_TICKETS_PER_BUYER = 0
     tt = TicketTypeFactory(event=EventFactory(capacity=None), name="Last seats", capacity=SEATS,
                            price=Decimal("49.00"))
     tokens = [client_for(UserFactory())._credentials["HTTP_AUTHORIZATION"].removeprefix("Token ")
