@@ -354,10 +354,25 @@ class Metadata(metadata.SimpleMetadata):
 
 class ScopedThrottleMixin:
     """Every API view: a view adds its tighter scope (`extra_throttles`) to the default throttles,
-    unless throttling is off; OPTIONS is answered by `Metadata`."""
+    unless throttling is off; OPTIONS is answered by `Metadata`.
+
+    Throttles are checked before permissions (DRF: after): permission classes may read the
+    resource of the URL (the booking a guest token opens, the event an organizer writes), and a
+    caller over its rate must cost no such read, while a refused request counts like any other.
+    """
 
     extra_throttles: tuple = ()
     metadata_class = Metadata
+
+    def check_permissions(self, request):
+        self.check_throttles(request)
+        super().check_permissions(request)
+
+    def check_throttles(self, request):
+        if getattr(request, "_throttles_checked", False):  # DRF's `initial` asks again after permissions
+            return
+        request._throttles_checked = True
+        super().check_throttles(request)
 
     def get_throttles(self):
         # `APIView.throttle_classes` is read from the settings once, at import; read them now so

@@ -36,6 +36,8 @@ CONFLICT = _problem("Conflict with the current state (e.g. `sold_out`, `hold_exp
 UNPROCESSABLE = _problem("Idempotency-Key reused with another body", "idempotency_key_reused", 422)
 THROTTLED = _problem("Too many requests (see Retry-After)", "throttled", 429)
 BUSY = _problem("Very busy, try again (see Retry-After)", "busy", 503)
+GUEST_LINK_EXPIRED = _problem("The guest link (`?token=`) expired: GUEST_LINK_VALID_DAYS_AFTER_EVENT days after "
+                              "the event ended", "guest_link_expired", 410)
 DECLINED = _problem("Card declined (`card_declined`, `insufficient_funds`, `expired_card`, `incorrect_cvc`)",
                     "card_declined", 402, "Your card was declined.")
 

@@ -201,3 +201,28 @@ def test_retry_after_is_rounded_up_to_whole_seconds(client_for, rates, time_mach
     assert reserve(client, tt)["Retry-After"] == "60"  # 59.5 s left: never "59", which is too early
     time_machine.move_to("2030-01-01 12:00:59.9Z", tick=False)
     assert reserve(client, tt)["Retry-After"] == "1"  # never "0"
+
+
+def test_guessing_guest_tokens_is_throttled_before_any_booking_is_read(client_for, rates, assert_problem,
+                                                                        django_assert_num_queries):
+    """The booking routes find the booking in their permission check (issue 15 item 10); the
+    throttles still come first, so a refused guess counts and a throttled one reads nothing."""
+    rates(anon="3/min", ip="3/min")
+    booking = make_booking(items=[(TicketTypeFactory(), 1)], email="guest@example.com")
+    client = client_for()
+    path = f"{API}/bookings/{booking.pk}/"
+
+    assert [client.get(f"{path}?token=guess-{i}").status_code for i in range(3)] == [404, 404, 404]
+    with django_assert_num_queries(0):
+        response = client.get(f"{path}?token={booking.access_token}")
+
+    assert_problem(response, 429, "throttled")
+
+
+def test_organizer_writes_refused_by_permission_count_against_the_rate(client_for, rates, assert_problem, tt):
+    rates(ip="2/min")
+    client = client_for(UserFactory())
+    path = f"{API}/events/{tt.event_id}/"
+
+    assert [client.patch(path, {"name": "x"}).status_code for _ in range(2)] == [403, 403]
+    assert_problem(client.patch(path, {"name": "x"}), 429, "throttled")
