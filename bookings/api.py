@@ -91,20 +91,19 @@ class IsAuthenticatedOrHasToken(BasePermission):
         return bool(request.user and request.user.is_authenticated) or bool(request.query_params.get("token"))
 
 
-class BookingPermission(IsAuthenticatedOrHasToken):
+class BookingPermission(BasePermission):
     """The booking of the URL (`pk`): the caller reaches it (404 otherwise; 410 `guest_link_expired`
     for an expired guest link) and may do what the view asks (`view.booking_check(user, access)`,
-    from `bookings.permissions`; 403 otherwise).
+    from `bookings.permissions`; 403 otherwise). After `IsAuthenticatedOrHasToken`.
 
     DRF checks permissions before the handler runs: before the body is read, and on every
     replay of an `Idempotency-Key`, so a stored answer goes only to a caller allowed now.
     """
 
     message = "Only the booking's buyer or the event's organizer staff with the permission can do this."
+    reads_resource = True  # checked after the throttles (ticketing.api.ScopedThrottleMixin)
 
     def has_permission(self, request, view) -> bool:
-        if not super().has_permission(request, view):
-            return False
         access = booking_access_of(request, view.kwargs["pk"])
         check = getattr(view, "booking_check", None)
         return check is None or check(request.user, access)
@@ -193,7 +192,7 @@ class BookingListCreateApi(ScopedThrottleMixin, GenericAPIView):
 
 
 class BookingDetailApi(ScopedThrottleMixin, GenericAPIView):
-    permission_classes = [BookingPermission]
+    permission_classes = [IsAuthenticatedOrHasToken, BookingPermission]
 
     @extend_schema(parameters=[TOKEN_PARAM], auth=LOGIN_OR_TOKEN,
                    responses={200: BookingOutput, **READ_ERRORS, 410: GUEST_LINK_EXPIRED},
@@ -204,7 +203,7 @@ class BookingDetailApi(ScopedThrottleMixin, GenericAPIView):
 
 
 class BookingCancelApi(ScopedThrottleMixin, GenericAPIView):
-    permission_classes = [BookingPermission]
+    permission_classes = [IsAuthenticatedOrHasToken, BookingPermission]
     extra_throttles = (BookingsThrottle,)
     booking_check = staticmethod(may_cancel_booking)
 

@@ -184,6 +184,7 @@ class OrganizerPermission(BasePermission):
     """
 
     message = "Only the event's organizer staff with the permission can do this."
+    reads_resource = True  # checked after the throttles (ticketing.api.ScopedThrottleMixin)
 
     def has_permission(self, request, view) -> bool:
         check = view.organizer_checks.get(request.method)

@@ -63,7 +63,7 @@ PAY_EXAMPLE = OpenApiExample(
 
 class BookingPayApi(ScopedThrottleMixin, GenericAPIView):
     # Whoever reaches the hold may pay it: paying is no organizer write (the admin has no such action).
-    permission_classes = [BookingPermission]
+    permission_classes = [IsAuthenticatedOrHasToken, BookingPermission]
     extra_throttles = (PayThrottle,)
 
     @extend_schema(parameters=[TOKEN_PARAM], auth=LOGIN_OR_TOKEN, request=PayInput, examples=[PAY_EXAMPLE],
@@ -81,7 +81,7 @@ class BookingPayApi(ScopedThrottleMixin, GenericAPIView):
 
 
 class BookingRefundApi(ScopedThrottleMixin, GenericAPIView):
-    permission_classes = [BookingPermission]
+    permission_classes = [IsAuthenticatedOrHasToken, BookingPermission]
     extra_throttles = (PayThrottle,)
     booking_check = staticmethod(may_refund_booking)
 

@@ -226,3 +226,13 @@ def test_organizer_writes_refused_by_permission_count_against_the_rate(client_fo
 
     assert [client.patch(path, {"name": "x"}).status_code for _ in range(2)] == [403, 403]
     assert_problem(client.patch(path, {"name": "x"}), 429, "throttled")
+
+
+def test_an_anonymous_write_is_401_before_any_throttle(client_for, rates, assert_problem, tt):
+    rates(anon="2/min", ip="2/min")
+    client = client_for()
+
+    statuses = [client.patch(f"{API}/events/{tt.event_id}/", {"name": "x"}).status_code for _ in range(4)]
+
+    assert statuses == [401, 401, 401, 401]
+    assert client.get(f"{API}/events/").status_code == 200  # the refused writes used none of the rate
