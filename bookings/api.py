@@ -14,11 +14,12 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
 from bookings.models import Booking, Ticket
-from bookings.selectors import booking_get_visible, booking_list_for_user
+from bookings.permissions import may_cancel_booking
+from bookings.selectors import BookingAccess, booking_get_access, booking_list_for_user
 from bookings.services import LineItem, booking_cancel, booking_reserve
 from events.permissions import event_visible_to
 from ticketing.api import BookingsThrottle, Rendered, ScopedThrottleMixin, StrictInput, query_filters, validated
-from ticketing.api_schema import READ_ERRORS, WRITE_ERRORS
+from ticketing.api_schema import GUEST_LINK_EXPIRED, READ_ERRORS, WRITE_ERRORS
 from ticketing.client_ip import client_ip
 from ticketing.idempotency import idempotent
 
@@ -54,6 +55,10 @@ class PaymentSummary(serializers.Serializer):
 class BookingOutput(Rendered, serializers.ModelSerializer):
     tickets = TicketOutput(many=True, read_only=True)
     payments = PaymentSummary(many=True, read_only=True)
+    access_token = serializers.CharField(
+        read_only=True, allow_null=True,
+        help_text="The secret of the booking's guest link (`?token=`); only for the booking's owner "
+                  "(the buyer, or a caller who used the link), null for the event's organizer.")
 
     class Meta:
         model = Booking
@@ -96,17 +101,53 @@ class IsAuthenticatedOrHasToken(BasePermission):
         return bool(request.user and request.user.is_authenticated) or bool(request.query_params.get("token"))
 
 
+class BookingPermission(BasePermission):
+    """The booking of the URL (`pk`): the caller reaches it (404 otherwise; 410 `guest_link_expired`
+    for an expired guest link) and may do what the view asks (`view.booking_check(user, access)`,
+    from `bookings.permissions`; 403 otherwise). After `IsAuthenticatedOrHasToken`.
+
+    DRF checks permissions before the handler runs: before the body is read, and on every
+    replay of an `Idempotency-Key`, so a stored answer goes only to a caller allowed now.
+    """
+
+    message = "Only the booking's buyer or the event's organizer staff with the permission can do this."
+    reads_resource = True  # checked after the throttles (ticketing.api.ScopedThrottleMixin)
+
+    def has_permission(self, request, view) -> bool:
+        access = booking_access_of(request, view.kwargs["pk"])
+        check = getattr(view, "booking_check", None)
+        return check is None or check(request.user, access)
+
+
+def booking_access_of(request, pk) -> BookingAccess:
+    """How the caller reaches the booking (buyer, guest link, organizer); 404 for anyone else.
+    Kept on the request: the permission check and the handler ask once."""
+    cached = getattr(request, "_booking_access", None)
+    if cached is not None and str(cached.booking.pk) == str(pk):
+        return cached
+    token = request.query_params.get("token")
+    access = booking_get_access(booking_id=pk, user=request.user, token=token)
+    if access is None:
+        raise Http404
+    request._booking_access = access
+    return access
+
+
 def visible_booking(request, pk) -> Booking:
     """The booking for its buyer, its organizer or a holder of its token; 404 for anyone else."""
-    token = request.query_params.get("token")
-    booking = booking_get_visible(booking_id=pk, user=request.user, token=token)
-    if booking is None:
-        raise Http404
-    return booking
+    return booking_access_of(request, pk).booking
 
 
-def booking_output(booking: Booking) -> dict:
-    return BookingOutput.render(_with_related(Booking.objects.filter(pk=booking.pk)).get())
+def render_booking(data: dict, *, owner: bool) -> dict:
+    """A rendered booking as the caller may see it: the access token only for its owner."""
+    if not owner:
+        data["access_token"] = None
+    return data
+
+
+def booking_output(booking: Booking, *, owner: bool) -> dict:
+    data = BookingOutput.render(_with_related(Booking.objects.filter(pk=booking.pk)).get())
+    return render_booking(data, owner=owner)
 
 
 # --- Views -----------------------------------------------------------------------------------
@@ -139,7 +180,9 @@ class BookingListCreateApi(ScopedThrottleMixin, GenericAPIView):
         if "status" in filters:
             qs = qs.filter(status=filters["status"])
         page = self.paginate_queryset(_with_related(qs))
-        return self.get_paginated_response(BookingOutput.render(page, many=True))
+        rows = [render_booking(data, owner=booking.buyer_id == request.user.pk)
+                for booking, data in zip(page, BookingOutput.render(page, many=True), strict=True)]
+        return self.get_paginated_response(rows)
 
     @extend_schema(request=BookingInput, responses={201: BookingOutput, **WRITE_ERRORS}, examples=[RESERVE_EXAMPLE],
                    summary="Reserve tickets: a hold until `expires_at` (409 `sold_out` with what is left)")
@@ -160,22 +203,27 @@ class BookingListCreateApi(ScopedThrottleMixin, GenericAPIView):
 
 
 class BookingDetailApi(ScopedThrottleMixin, GenericAPIView):
-    permission_classes = [IsAuthenticatedOrHasToken]
+    permission_classes = [IsAuthenticatedOrHasToken, BookingPermission]
 
-    @extend_schema(parameters=[TOKEN_PARAM], auth=LOGIN_OR_TOKEN, responses={200: BookingOutput, **READ_ERRORS},
+    @extend_schema(parameters=[TOKEN_PARAM], auth=LOGIN_OR_TOKEN,
+                   responses={200: BookingOutput, **READ_ERRORS, 410: GUEST_LINK_EXPIRED},
                    summary="A booking (its buyer, the event's organizer, or `?token=`)")
     def get(self, request, pk):
-        return Response(booking_output(visible_booking(request, pk)))
+        access = booking_access_of(request, pk)
+        return Response(booking_output(access.booking, owner=access.owner))
 
 
 class BookingCancelApi(ScopedThrottleMixin, GenericAPIView):
-    permission_classes = [IsAuthenticatedOrHasToken]
+    permission_classes = [IsAuthenticatedOrHasToken, BookingPermission]
     extra_throttles = (BookingsThrottle,)
+    booking_check = staticmethod(may_cancel_booking)
 
     @extend_schema(parameters=[TOKEN_PARAM], auth=LOGIN_OR_TOKEN, request=None,
-                   responses={200: BookingOutput, **WRITE_ERRORS},
-                   summary="Release a hold (`reserved` bookings only)")
+                   responses={200: BookingOutput, **WRITE_ERRORS, 410: GUEST_LINK_EXPIRED},
+                   summary="Release a hold (`reserved` bookings only; the buyer, or organizer staff who may "
+                           "cancel bookings)")
     @idempotent()
     def post(self, request, pk):
-        booking = booking_cancel(booking=visible_booking(request, pk))
-        return Response(booking_output(booking))
+        access = booking_access_of(request, pk)
+        booking = booking_cancel(booking=access.booking)
+        return Response(booking_output(booking, owner=access.owner))

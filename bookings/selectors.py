@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from bookings.models import Booking, Ticket
 from events.models import Event, TicketType
-from events.permissions import can_manage_event, organizer_ids
+from events.permissions import can_view_bookings, organizer_ids
+from ticketing.errors import GuestLinkExpired
 
 
 @dataclass(frozen=True)
@@ -99,39 +103,81 @@ def _status_mismatches(event_ids: list[uuid.UUID] | None) -> list[Mismatch]:
 
 def booking_list_for_user(*, user, include_managed: bool = False) -> QuerySet[Booking]:
     """The user's own bookings, newest first; with `include_managed`, also the bookings of
-    events the user manages as an organizer member (all of them for a superuser)."""
+    events the user manages as organizer staff who may view bookings (`can_view_bookings`;
+    all of them for a superuser)."""
     if include_managed and user.is_superuser:
         qs = Booking.objects.all()
-    elif include_managed:
+    elif include_managed and organizer_ids(user) and can_view_bookings(user):
         qs = Booking.objects.filter(Q(buyer=user) | Q(event__organizer_id__in=organizer_ids(user)))
     else:
         qs = Booking.objects.filter(buyer=user)
     return qs.select_related("event").order_by("-created_at")
 
 
+@dataclass(frozen=True)
+class BookingAccess:
+    """A booking and how the caller reaches it.
+
+    `owner`: the buyer's account or a guest link that still works; the owner sees
+    the booking's access token and acts as the buyer (cancel a hold, ask for a
+    refund). Otherwise the caller is the event's organizer staff, who may view
+    bookings: the token is never shown to them, and what they may do is asked
+    of `events.permissions` (`bookings.permissions`).
+    """
+
+    booking: Booking
+    owner: bool
+
+
+def guest_link_valid(booking: Booking, *, now=None) -> bool:
+    """Whether the booking's guest link still works: until `GUEST_LINK_VALID_DAYS_AFTER_EVENT`
+    days after its event ended."""
+    ends = booking.event.ends_at + timedelta(days=settings.GUEST_LINK_VALID_DAYS_AFTER_EVENT)
+    return (now or timezone.now()) < ends
+
+
+def booking_access(booking: Booking, *, user=None, token: str | None = None, now=None) -> BookingAccess | None:
+    """How the caller may reach `booking`: its buyer, a holder of a guest link that still works,
+    or the event's organizer staff who may view bookings; None for anyone else (answer 404).
+
+    A right token past `guest_link_valid`, with no other way in, raises `GuestLinkExpired`.
+    """
+    signed_in = user is not None and user.is_authenticated
+    if signed_in and booking.buyer_id == user.pk:
+        return BookingAccess(booking, owner=True)
+    # Constant time: the token is a secret; bytes, so that any text can be compared.
+    has_token = bool(token) and hmac.compare_digest(str(token).encode(), booking.access_token.encode())
+    if has_token and guest_link_valid(booking, now=now):
+        return BookingAccess(booking, owner=True)
+    if signed_in and can_view_bookings(user, booking.event):
+        return BookingAccess(booking, owner=False)
+    if has_token:
+        raise GuestLinkExpired()
+    return None
+
+
 def booking_visible_to(booking: Booking, *, user=None, token: str | None = None) -> bool:
-    """Who may see a booking: its buyer, a member of the event's organizer, a superuser,
-    or anyone holding its secret access token (guest links)."""
-    import hmac
-
-    if token and hmac.compare_digest(str(token).encode(), booking.access_token.encode()):
-        return True
-    if user is None or not user.is_authenticated:
-        return False
-    return booking.buyer_id == user.pk or can_manage_event(user, booking.event)
+    """Who may see a booking (`booking_access`); an expired guest link raises `GuestLinkExpired`."""
+    return booking_access(booking, user=user, token=token) is not None
 
 
-def booking_get_visible(*, booking_id, user=None, token: str | None = None) -> Booking | None:
-    """The booking with its event and tickets if the caller may see it, else None (answer 404)."""
+def booking_get_access(*, booking_id, user=None, token: str | None = None) -> BookingAccess | None:
+    """The booking with its event and tickets and how the caller reaches it, or None (answer 404);
+    `GuestLinkExpired` for an expired guest link."""
     booking = (
         Booking.objects.select_related("event__organizer")
         .prefetch_related("tickets__ticket_type")
         .filter(pk=booking_id)
         .first()
     )
-    if booking is None or not booking_visible_to(booking, user=user, token=token):
-        return None
-    return booking
+    return None if booking is None else booking_access(booking, user=user, token=token)
+
+
+def booking_get_visible(*, booking_id, user=None, token: str | None = None) -> Booking | None:
+    """The booking with its event and tickets if the caller may see it, else None (answer 404);
+    `GuestLinkExpired` for an expired guest link."""
+    access = booking_get_access(booking_id=booking_id, user=user, token=token)
+    return None if access is None else access.booking
 
 
 def booking_hold_expired(booking: Booking, *, now=None) -> bool:

@@ -8,8 +8,10 @@ secret link (`?token=`); every link and form on these pages keeps the token.
 from __future__ import annotations
 
 import segno
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,22 +21,41 @@ from django.views.generic import ListView, View
 
 from bookings.forms import ReserveForm
 from bookings.models import Booking, Ticket
-from bookings.selectors import booking_get_visible, booking_list_for_user
+from bookings.permissions import may_cancel_booking
+from bookings.selectors import BookingAccess, booking_get_access, booking_list_for_user
 from bookings.services import booking_cancel, booking_reserve
 from events.views import ReservePanel, asks_email, event_page_context, quantity_values, visible_event_or_404
 from ticketing.api import BookingsThrottle
 from ticketing.client_ip import client_ip
-from ticketing.errors import Busy, DomainError, SoldOut
+from ticketing.errors import Busy, DomainError, GuestLinkExpired, SoldOut
 from ticketing.site import busy_response, form_add_domain_error, throttled_response, token_query
+
+
+def booking_access_for_request(request: HttpRequest, pk) -> tuple[BookingAccess, str | None]:
+    """How the caller reaches the booking (owner, organizer staff, or `?token=`), else 404;
+    `GuestLinkExpired` for a guest link past its time (`GuestLinkPageMixin` answers it)."""
+    token = request.GET.get("token") or None
+    access = booking_get_access(booking_id=pk, user=request.user, token=token)
+    if access is None:
+        raise Http404
+    return access, token
 
 
 def booking_for_request(request: HttpRequest, pk) -> tuple[Booking, str | None]:
     """The booking if the caller may see it (owner, organizer member, or `?token=`), else 404."""
-    token = request.GET.get("token") or None
-    booking = booking_get_visible(booking_id=pk, user=request.user, token=token)
-    if booking is None:
-        raise Http404
-    return booking, token
+    access, token = booking_access_for_request(request, pk)
+    return access.booking, token
+
+
+class GuestLinkPageMixin:
+    """Pages of one booking: a guest link used too long after the event says it expired (410)."""
+
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        except GuestLinkExpired as exc:
+            context = {"detail": exc.detail, "settings_days": settings.GUEST_LINK_VALID_DAYS_AFTER_EVENT}
+            return render(request, "bookings/link_expired.html", context, status=exc.status)
 
 
 def booking_url(booking: Booking, token: str | None = None, name: str = "bookings:detail", **kwargs) -> str:
@@ -88,17 +109,25 @@ class BookingReserveView(View):
         return render(request, "events/event_detail.html", event_page_context(request, event, panel=panel))
 
 
-class BookingActionView(View):
-    """A buyer's button on the booking page (POST): run `action`, say how it went, back to the booking."""
+class BookingActionView(GuestLinkPageMixin, View):
+    """A buyer's button on the booking page (POST): run `action`, say how it went, back to the booking.
+
+    `may(user, access)` (`bookings.permissions`): who may press it; anyone else reaching the
+    booking (organizer staff without the permission) gets 403.
+    """
 
     http_method_names = ["post"]
     done_message = ""
+    may = None
 
     def action(self, booking: Booking) -> None:
         raise NotImplementedError
 
     def post(self, request, pk):
-        booking, token = booking_for_request(request, pk)
+        access, token = booking_access_for_request(request, pk)
+        if self.may is not None and not self.may(request.user, access):
+            raise PermissionDenied
+        booking = access.booking
         try:
             self.action(booking)
         except Busy as exc:
@@ -114,12 +143,13 @@ class BookingCancelView(BookingActionView):
     """Give up a hold: the tickets go back on sale at once."""
 
     done_message = _lazy("Your reservation was cancelled and the tickets were released.")
+    may = staticmethod(may_cancel_booking)
 
     def action(self, booking: Booking) -> None:
         booking_cancel(booking=booking)
 
 
-class TicketDetailView(View):
+class TicketDetailView(GuestLinkPageMixin, View):
     """One ticket, printable: event, date in the event's time zone, venue, type, code and QR code."""
 
     def get(self, request, pk, ticket_pk):

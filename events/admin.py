@@ -32,6 +32,15 @@ from events.admin_forms import (
 )
 from events.admin_scoping import OrganizerScopedAdmin, OrganizerScopedInline, organizers_managed_by
 from events.models import Event, Organizer, TicketType
+from events.permissions import (
+    can_add_ticket_type,
+    can_change_event,
+    can_change_ticket_type,
+    can_create_event,
+    can_delete_event,
+    can_delete_ticket_type,
+    can_export_bookings,
+)
 from events.selectors import availability_for_event, event_available, ticket_type_available
 from events.services import (
     BUYER_LIMIT_FIELDS,
@@ -116,14 +125,15 @@ class TicketTypeInline(ServiceInlineMixin, OrganizerScopedInline, admin.TabularI
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("event")
 
+    # `obj` is the event (the parent row).
     def has_add_permission(self, request, obj=None):
-        return super().has_add_permission(request, obj) and _not_cancelled(obj)
+        return can_add_ticket_type(request.user, obj) and _not_cancelled(obj)
 
     def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and _not_cancelled(obj)
+        return can_change_ticket_type(request.user, obj) and _not_cancelled(obj)
 
     def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and _not_cancelled(obj)
+        return can_delete_ticket_type(request.user, obj) and _not_cancelled(obj)
 
 
 @admin.register(TicketType)
@@ -150,11 +160,16 @@ class TicketTypeAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
         actions.pop("delete_selected", None)  # deletions go one by one through ticket_type_delete
         return actions
 
+    def has_add_permission(self, request):
+        return can_add_ticket_type(request.user)
+
     def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and _not_cancelled(obj and obj.event)
+        event = obj and obj.event
+        return can_change_ticket_type(request.user, event) and _not_cancelled(event)
 
     def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and _not_cancelled(obj and obj.event)
+        event = obj and obj.event
+        return can_delete_ticket_type(request.user, event) and _not_cancelled(event)
 
     def save_model_with_services(self, request, obj, form, change):
         if change:
@@ -299,11 +314,19 @@ class EventAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
 
     # --- permissions
 
+    # The rules are `events.permissions`', which the API's permission classes call too.
+
+    def has_add_permission(self, request):
+        return can_create_event(request.user)
+
     def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and _not_cancelled(obj)
+        return can_change_event(request.user, obj) and _not_cancelled(obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return can_delete_event(request.user, obj)
 
     def has_export_permission(self, request, obj=None):
-        return self.has_view_permission(request, obj) and request.user.has_perm("bookings.view_booking")
+        return can_export_bookings(request.user, obj)
 
     def get_actions(self, request):
         actions = super().get_actions(request)

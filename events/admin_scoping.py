@@ -11,10 +11,11 @@ inlines and actions (actions get their queryset from `get_queryset`).
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.auth import get_permission_codename
 from django.db.models import Model, QuerySet
 
 from events.models import Event, Organizer
-from events.permissions import can_manage_event, events_managed_by, organizer_ids
+from events.permissions import can_manage_event, events_managed_by, has_organizer_permission, organizer_ids
 
 # The lookup from each organizer-owned model to its event ("" for the event itself).
 # Labels rather than classes: bookings and payments build on events, not the reverse.
@@ -68,6 +69,19 @@ def user_manages(user, obj: Model | None) -> bool:
     return can_manage_event(user, event_of(obj))
 
 
+def may(user, opts, action: str, obj: Model | None) -> bool:
+    """The admin's `has_<action>_permission` for the model of `opts` and the row `obj` (for an
+    inline, its parent row): `events.permissions.has_organizer_permission` with the model's
+    permission, on the row's event. Django's rule that changing implies viewing is kept."""
+    def holds(act: str) -> bool:
+        perm = f"{opts.app_label}.{get_permission_codename(act, opts)}"
+        if obj is None or isinstance(obj, Organizer):
+            return has_organizer_permission(user, perm) and user_manages(user, obj)
+        return has_organizer_permission(user, perm, event_of(obj))
+
+    return holds(action) or (action == "view" and holds("change"))
+
+
 class _ScopedBase:
     def get_queryset(self, request):
         return scope_queryset(super().get_queryset(request), request.user)
@@ -90,7 +104,9 @@ class OrganizerScopedAdmin(_ScopedBase, admin.ModelAdmin):
     redirects like a deleted row, an action on one finds nothing, search and
     autocomplete never return one, and foreign-key choices and list filter
     choices (use `RelatedOnlyFieldListFilter` for relations) list only rows in
-    scope. Object permissions check the same rule again for defence in depth.
+    scope. Permissions are `events.permissions`' (`may`): the model permission the
+    admin asks for, on the row's event, so the rows' scope is checked again for
+    defence in depth and the API's permission classes ask exactly the same.
     """
 
     def get_search_results(self, request, queryset, search_term):
@@ -100,26 +116,29 @@ class OrganizerScopedAdmin(_ScopedBase, admin.ModelAdmin):
         return scope_queryset(queryset, request.user), may_have_duplicates
 
     def has_view_permission(self, request, obj=None):
-        return super().has_view_permission(request, obj) and user_manages(request.user, obj)
+        return may(request.user, self.opts, "view", obj)
+
+    def has_add_permission(self, request):
+        return may(request.user, self.opts, "add", None)
 
     def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and user_manages(request.user, obj)
+        return may(request.user, self.opts, "change", obj)
 
     def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and user_manages(request.user, obj)
+        return may(request.user, self.opts, "delete", obj)
 
 
 class OrganizerScopedInline(_ScopedBase):
     """Mixin for inlines: rows in scope only; `obj` in the permission checks is the parent row."""
 
     def has_view_permission(self, request, obj=None):
-        return super().has_view_permission(request, obj) and user_manages(request.user, obj)
+        return may(request.user, self.opts, "view", obj)
 
     def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and user_manages(request.user, obj)
+        return may(request.user, self.opts, "change", obj)
 
     def has_add_permission(self, request, obj=None):
-        return super().has_add_permission(request, obj) and user_manages(request.user, obj)
+        return may(request.user, self.opts, "add", obj)
 
     def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and user_manages(request.user, obj)
+        return may(request.user, self.opts, "delete", obj)

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+from django.core.validators import slug_re
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import GenericAPIView
-from rest_framework.permissions import AllowAny, IsAuthenticatedOrReadOnly
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticatedOrReadOnly
 from rest_framework.response import Response
 
 from events.models import Event, Organizer, TicketType
-from events.permissions import can_manage_event, events_visible_to, organizer_ids
+from events.permissions import (
+    can_add_ticket_type,
+    can_cancel_event,
+    can_change_event,
+    can_change_ticket_type,
+    can_create_event,
+    can_delete_event,
+    can_delete_ticket_type,
+    can_publish_event,
+    events_visible_to,
+    organizer_ids,
+)
 from events.selectors import availability_for_event, event_available, event_list_published, ticket_type_available
 from events.services import (
     BUYER_LIMIT_FIELDS,
@@ -143,38 +156,77 @@ def _visible_event(request, pk) -> Event:
     return get_object_or_404(events_visible_to(request.user).select_related("organizer"), pk=pk)
 
 
-def _managed_event(request, pk) -> Event:
-    """The event if the caller manages it; 404 when invisible, 403 when visible but not theirs."""
-    event = _visible_event(request, pk)
-    if not can_manage_event(request.user, event):
-        raise PermissionDenied("Only the event's organizer can do this.")
-    return event
-
-
-def _organizer_for_create(request, slug: str | None) -> Organizer:
-    if request.user.is_superuser and slug:
-        return get_object_or_404(Organizer, slug=slug)
-    ids = organizer_ids(request.user)
-    if not ids:
-        raise PermissionDenied("Only organizer members can create events.")
-    if slug:
-        organizer = Organizer.objects.filter(slug=slug, pk__in=ids).first()
-        if organizer is None:
-            raise PermissionDenied("You are not a member of this organizer.")
+def _organizer_for_create(request, slug: str | None) -> Organizer | None:
+    """The organizer the new event is for: the one named (403 unless the caller may create events
+    for it), or the caller's only one; None when the caller belongs to several and named none."""
+    if slug is not None:
+        organizer = Organizer.objects.filter(slug=slug).first()
+        if request.user.is_superuser and organizer is None:
+            raise Http404
+        if organizer is None or not can_create_event(request.user, organizer):
+            raise PermissionDenied("You may not create events for this organizer.")
         return organizer
-    if len(ids) > 1:
-        raise serializers.ValidationError({"organizer": ["You belong to several organizers: name one."]})
+    ids = organizer_ids(request.user)
+    if len(ids) != 1:
+        if not ids:  # a superuser of no organizer
+            raise PermissionDenied("Only organizer members can create events.")
+        return None
     return Organizer.objects.get(pk=next(iter(ids)))
 
 
+def _named_organizer(data) -> str | None:
+    """The `organizer` slug of a create body as sent: the permission to create for it is checked
+    before the body is validated. Anything but a slug names no organizer (validation says why)."""
+    value = data.get("organizer") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and slug_re.match(value) else None
+
+
+def _may_replay_create(request, body) -> bool:
+    """A stored "created" answer goes only to a caller who may still create events for its organizer."""
+    organizer = Organizer.objects.filter(slug=(body or {}).get("organizer") or "").first()
+    return organizer is not None and can_create_event(request.user, organizer)
+
+
+class OrganizerPermission(BasePermission):
+    """Organizer writes: `view.organizer_checks[method](user, event)`, functions of
+    `events.permissions` (the admin's rules), on the event of the URL (None on a route
+    without one). The event is found first: 404 when the caller may not see it.
+
+    DRF checks permissions before the handler runs, so a caller who may not write is
+    refused (403) whatever the body, before it is even parsed, and on every replay
+    of an `Idempotency-Key`. Reads pass: `events_visible_to` scopes them.
+    """
+
+    message = "Only the event's organizer staff with the permission can do this."
+    reads_resource = True  # checked after the throttles (ticketing.api.ScopedThrottleMixin)
+
+    def has_permission(self, request, view) -> bool:
+        check = view.organizer_checks.get(request.method)
+        if check is None:
+            return True
+        self.message = getattr(view, "permission_message", type(self).message)
+        event = view.event() if "pk" in view.kwargs else None
+        return check(request.user, event)
+
+
 class _Api(ScopedThrottleMixin, GenericAPIView):
-    permission_classes = [IsAuthenticatedOrReadOnly]
+    permission_classes = [IsAuthenticatedOrReadOnly, OrganizerPermission]
+    organizer_checks: dict = {}  # HTTP method -> events.permissions function(user, event)
+
+    def event(self) -> Event:
+        """The event of the URL if the caller may see it (else 404), read once per request."""
+        if getattr(self, "_event", None) is None:
+            self._event = _visible_event(self.request, self.kwargs["pk"])
+        return self._event
 
 
 # --- Views -----------------------------------------------------------------------------------
 
 
 class EventListCreateApi(_Api):
+    organizer_checks = {"POST": can_create_event}
+    permission_message = "Only organizer staff who may add events can create events."
+
     @extend_schema(parameters=[EventFilter], responses={200: EventOutput(many=True), **READ_ERRORS},
                    summary="List published events (and, for organizer members, their own)")
     def get(self, request):
@@ -188,16 +240,20 @@ class EventListCreateApi(_Api):
 
     @extend_schema(request=EventCreateInput, responses={201: EventDetailOutput, **WRITE_ERRORS},
                    summary="Create a draft event (organizer members)")
-    @idempotent()
+    @idempotent(replay_allowed=_may_replay_create)
     def post(self, request):
-        data = validated(EventCreateInput, request.data)
-        fields = dict(data)
-        organizer = _organizer_for_create(request, fields.pop("organizer", None))
+        organizer = _organizer_for_create(request, _named_organizer(request.data))
+        fields = dict(validated(EventCreateInput, request.data))
+        fields.pop("organizer", None)
+        if organizer is None:
+            raise serializers.ValidationError({"organizer": ["You belong to several organizers: name one."]})
         event = event_create(organizer=organizer, **fields)
         return Response(EventDetailOutput.render(event), status=status.HTTP_201_CREATED)
 
 
 class EventDetailApi(_Api):
+    organizer_checks = {"PUT": can_change_event, "PATCH": can_change_event, "DELETE": can_delete_event}
+
     @extend_schema(responses={200: EventDetailOutput, **READ_ERRORS}, summary="An event with its ticket types")
     def get(self, request, pk):
         return Response(EventDetailOutput.render(_visible_event(request, pk)))
@@ -213,7 +269,7 @@ class EventDetailApi(_Api):
         return self._update(request, pk, partial=True)
 
     def _update(self, request, pk, *, partial: bool):
-        event = _managed_event(request, pk)
+        event = self.event()
         data = validated(EventInput, request.data, partial=partial)
         event = event_update(event=event, **data)
         return Response(EventDetailOutput.render(event))
@@ -221,36 +277,42 @@ class EventDetailApi(_Api):
     @extend_schema(responses={204: None, **WRITE_ERRORS},
                    summary="Delete an event without bookings (409 `has_sales` otherwise: cancel it)")
     def delete(self, request, pk):
-        event_delete(event=_managed_event(request, pk))
+        event_delete(event=self.event())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class EventPublishApi(_Api):
+    organizer_checks = {"POST": can_publish_event}
+
     @extend_schema(request=None, responses={200: EventDetailOutput, **WRITE_ERRORS},
                    summary="Publish a draft event: it goes on sale")
     @idempotent()
     def post(self, request, pk):
-        event = event_publish(event=_managed_event(request, pk))
+        event = event_publish(event=self.event())
         return Response(EventDetailOutput.render(event))
 
 
 class EventCancelApi(_Api):
+    organizer_checks = {"POST": can_cancel_event}
+
     @extend_schema(request=None, responses={200: EventDetailOutput, **WRITE_ERRORS},
                    summary="Cancel an event: holds released, every confirmed booking refunded (queued)")
     @idempotent()
     def post(self, request, pk):
         from payments.services import event_cancel_and_refund
 
-        event = _managed_event(request, pk)
+        event = self.event()
         event_cancel_and_refund(event=event)
         event.refresh_from_db()
         return Response(EventDetailOutput.render(event))
 
 
 class TicketTypeListCreateApi(_Api):
+    organizer_checks = {"POST": can_add_ticket_type}
+
     @extend_schema(responses={200: TicketTypeOutput(many=True), **READ_ERRORS}, summary="An event's ticket types")
     def get(self, request, pk):
-        event = _visible_event(request, pk)
+        event = self.event()
         page = self.paginate_queryset(event.ticket_types.all())
         return self.get_paginated_response(TicketTypeOutput(page, many=True, context={"event": event}).data)
 
@@ -258,15 +320,18 @@ class TicketTypeListCreateApi(_Api):
                    summary="Add a ticket type (the event's organizer)")
     @idempotent()
     def post(self, request, pk):
-        event = _managed_event(request, pk)
+        event = self.event()
         data = validated(TicketTypeInput, request.data)
         tt = ticket_type_create(event=event, **data)
         return Response(TicketTypeOutput(tt, context={"event": event}).data, status=status.HTTP_201_CREATED)
 
 
 class TicketTypeDetailApi(_Api):
-    def _get(self, request, pk, tt_id, *, manage: bool = False) -> TicketType:
-        event = _managed_event(request, pk) if manage else _visible_event(request, pk)
+    organizer_checks = {"PUT": can_change_ticket_type, "PATCH": can_change_ticket_type,
+                        "DELETE": can_delete_ticket_type}
+
+    def _get(self, request, pk, tt_id) -> TicketType:
+        event = self.event()
         tt = get_object_or_404(TicketType, pk=tt_id, event=event)
         tt.event = event
         return tt
@@ -286,14 +351,14 @@ class TicketTypeDetailApi(_Api):
         return self._update(request, pk, tt_id, partial=True)
 
     def _update(self, request, pk, tt_id, *, partial: bool):
-        tt = self._get(request, pk, tt_id, manage=True)
+        tt = self._get(request, pk, tt_id)
         data = validated(TicketTypeInput, request.data, partial=partial)
         tt = ticket_type_update(ticket_type=tt, **data)
         return Response(TicketTypeOutput(tt).data)
 
     @extend_schema(responses={204: None, **WRITE_ERRORS}, summary="Delete a ticket type never booked")
     def delete(self, request, pk, tt_id):
-        ticket_type_delete(ticket_type=self._get(request, pk, tt_id, manage=True))
+        ticket_type_delete(ticket_type=self._get(request, pk, tt_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -1,6 +1,19 @@
 """Who manages what: an organizer's members manage only that organizer's events.
 
 Used by every door (API, admin, site) so the rule is written once.
+
+Two questions, answered together for every organizer action:
+- which rows: a member of an organizer manages only its events (`can_manage_event`,
+  `events_managed_by`; superusers: every event);
+- which actions: the Django model permission the admin asks for (the "Organizer"
+  group of `organizer_group.py` holds them; a view-only staff member holds only
+  the `view_` ones). Membership alone permits no write.
+
+`has_organizer_permission` combines both; the `can_*` functions name each action
+with the permission the admin checks for it, and both the admin (its
+`has_*_permission` methods and action permissions) and the API's permission
+classes call them. Without a row (`event=None`), they answer the admin's
+model-level question: may the user do this to the rows it manages at all.
 """
 
 from __future__ import annotations
@@ -24,9 +37,93 @@ def organizer_ids(user) -> frozenset[int]:
 
 
 def can_manage_event(user, event: Event) -> bool:
+    """Whether `event` is one of the user's organizers' (which rows; not which actions)."""
     if user is None or not user.is_authenticated:
         return False
     return user.is_superuser or event.organizer_id in organizer_ids(user)
+
+
+# --- Which actions: the admin's permissions, for every door -------------------------------------
+
+
+def has_organizer_permission(user, perm: str, event: Event | None = None) -> bool:
+    """The user holds the model permission `perm` ("app_label.codename", directly, through a
+    group, or as an active superuser) and, for a particular `event`, manages it."""
+    if user is None or not user.is_authenticated or not user.has_perm(perm):
+        return False
+    return event is None or can_manage_event(user, event)
+
+
+def can_create_event(user, organizer: Organizer | None = None) -> bool:
+    """`events.add_event`, for `organizer` (None: for at least one organizer the user belongs to)."""
+    if not has_organizer_permission(user, "events.add_event"):
+        return False
+    if user.is_superuser:
+        return True
+    ids = organizer_ids(user)
+    return bool(ids) if organizer is None else organizer.pk in ids
+
+
+def can_view_event(user, event: Event | None = None) -> bool:
+    """The admin's view permission: `events.view_event` or `events.change_event`."""
+    return (has_organizer_permission(user, "events.view_event", event)
+            or has_organizer_permission(user, "events.change_event", event))
+
+
+def can_change_event(user, event: Event | None = None) -> bool:
+    """`events.change_event`: edit the event, publish, unpublish and cancel it (the admin's
+    actions ask for "change" too)."""
+    return has_organizer_permission(user, "events.change_event", event)
+
+
+can_publish_event = can_cancel_event = can_change_event
+
+
+def can_delete_event(user, event: Event | None = None) -> bool:
+    return has_organizer_permission(user, "events.delete_event", event)
+
+
+def can_add_ticket_type(user, event: Event | None = None) -> bool:
+    return has_organizer_permission(user, "events.add_tickettype", event)
+
+
+def can_change_ticket_type(user, event: Event | None = None) -> bool:
+    return has_organizer_permission(user, "events.change_tickettype", event)
+
+
+def can_delete_ticket_type(user, event: Event | None = None) -> bool:
+    return has_organizer_permission(user, "events.delete_tickettype", event)
+
+
+def can_view_bookings(user, event: Event | None = None) -> bool:
+    """See the event's bookings (and their payments and refunds) as its organizer: `bookings.view_booking`."""
+    return has_organizer_permission(user, "bookings.view_booking", event)
+
+
+def can_export_bookings(user, event: Event | None = None) -> bool:
+    """The CSV export of an event's bookings and attendees: see the event and its bookings."""
+    return can_view_event(user, event) and can_view_bookings(user, event)
+
+
+# Booking actions take the booking (or a refund) but use only `.event` / `.payment.booking.event`:
+# bookings and payments build on events, never the reverse, so their models are not imported here.
+
+def can_refund_booking(user, booking=None) -> bool:
+    """Refund a booking as its organizer (at any time): `bookings.refund_booking`."""
+    return has_organizer_permission(user, "bookings.refund_booking", booking and booking.event)
+
+
+def can_cancel_booking(user, booking=None) -> bool:
+    """Release a buyer's hold as the organizer: `bookings.cancel_booking`."""
+    return has_organizer_permission(user, "bookings.cancel_booking", booking and booking.event)
+
+
+def can_resend_confirmation(user, booking=None) -> bool:
+    return has_organizer_permission(user, "bookings.resend_booking_confirmation", booking and booking.event)
+
+
+def can_retry_refund(user, refund=None) -> bool:
+    return has_organizer_permission(user, "payments.retry_refund", refund and refund.payment.booking.event)
 
 
 def events_managed_by(user) -> QuerySet[Event]:

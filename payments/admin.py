@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy
 from bookings.admin import ReadOnlyAdminMixin
 from events.admin_forms import run_for_each
 from events.admin_scoping import OrganizerScopedAdmin, OrganizerScopedInline
+from events.permissions import can_retry_refund
 from payments.models import Payment, Refund
 from payments.selectors import (
     payments_stuck_processing,
@@ -132,7 +133,7 @@ class RefundAdmin(ReadOnlyAdminMixin, OrganizerScopedAdmin):
         return ", ".join(f"{t.ticket_type.name} {t.code[:8]}" for t in obj.tickets.select_related("ticket_type"))
 
     def has_retry_permission(self, request):
-        return request.user.has_perm("payments.retry_refund")
+        return can_retry_refund(request.user)
 
     @admin.action(description=gettext_lazy("Retry selected failed refunds"), permissions=["retry"])
     def retry_refunds(self, request, queryset):

@@ -8,13 +8,20 @@ from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from bookings.api import LOGIN_OR_TOKEN, TOKEN_PARAM, IsAuthenticatedOrHasToken, visible_booking
-from events.permissions import can_manage_event
+from bookings.api import (
+    LOGIN_OR_TOKEN,
+    TOKEN_PARAM,
+    BookingPermission,
+    IsAuthenticatedOrHasToken,
+    booking_access_of,
+    visible_booking,
+)
+from bookings.permissions import may_refund_booking, refund_by_organizer
 from payments.gateway import Card
 from payments.models import Payment, Refund
 from payments.services import payment_authorize, refund_issue
 from ticketing.api import PayThrottle, Rendered, ScopedThrottleMixin, StrictInput, validated
-from ticketing.api_schema import DECLINED, READ_ERRORS, WRITE_ERRORS, ProblemSerializer
+from ticketing.api_schema import DECLINED, GUEST_LINK_EXPIRED, READ_ERRORS, WRITE_ERRORS, ProblemSerializer
 from ticketing.client_ip import client_ip
 from ticketing.idempotency import idempotent
 
@@ -64,12 +71,13 @@ PAY_LIMITED = OpenApiResponse(ProblemSerializer, description=(
 
 
 class BookingPayApi(ScopedThrottleMixin, GenericAPIView):
-    permission_classes = [IsAuthenticatedOrHasToken]
+    # Whoever reaches the hold may pay it: paying is no organizer write (the admin has no such action).
+    permission_classes = [IsAuthenticatedOrHasToken, BookingPermission]
     extra_throttles = (PayThrottle,)
 
     @extend_schema(parameters=[TOKEN_PARAM], auth=LOGIN_OR_TOKEN, request=PayInput, examples=[PAY_EXAMPLE],
                    responses={202: PaymentOutput, 402: DECLINED, **WRITE_ERRORS, 409: PAY_CONFLICT,
-                              429: PAY_LIMITED},
+                              410: GUEST_LINK_EXPIRED, 429: PAY_LIMITED},
                    summary="Pay by card: authorized now (402 if declined), captured by a worker")
     @idempotent(atomic=False)
     def post(self, request, pk):
@@ -83,20 +91,22 @@ class BookingPayApi(ScopedThrottleMixin, GenericAPIView):
 
 
 class BookingRefundApi(ScopedThrottleMixin, GenericAPIView):
-    permission_classes = [IsAuthenticatedOrHasToken]
+    permission_classes = [IsAuthenticatedOrHasToken, BookingPermission]
     extra_throttles = (PayThrottle,)
+    booking_check = staticmethod(may_refund_booking)
 
     @extend_schema(parameters=[TOKEN_PARAM], auth=LOGIN_OR_TOKEN, request=RefundInput,
-                   responses={202: RefundOutput, **WRITE_ERRORS},
-                   summary="Refund a confirmed booking (all issued tickets, or those listed); processed by a worker")
+                   responses={202: RefundOutput, **WRITE_ERRORS, 410: GUEST_LINK_EXPIRED},
+                   summary="Refund a confirmed booking (all issued tickets, or those listed); processed by a worker. "
+                           "The buyer until the refund cutoff; organizer staff who may refund bookings at any time")
     @idempotent()
     def post(self, request, pk):
-        booking = visible_booking(request, pk)
+        access = booking_access_of(request, pk)
         data = validated(RefundInput, request.data)
         refund = refund_issue(
-            booking=booking, tickets=data.get("tickets"),
+            booking=access.booking, tickets=data.get("tickets"),
             reason=data.get("reason", ""),
-            by_buyer=not can_manage_event(request.user, booking.event),
+            by_buyer=not refund_by_organizer(request.user, access),
         )
         refund.refresh_from_db()
         return Response(RefundOutput.render(refund), status=status.HTTP_202_ACCEPTED)
@@ -105,7 +115,8 @@ class BookingRefundApi(ScopedThrottleMixin, GenericAPIView):
 class PaymentDetailApi(ScopedThrottleMixin, GenericAPIView):
     permission_classes = [IsAuthenticatedOrHasToken]
 
-    @extend_schema(parameters=[TOKEN_PARAM], auth=LOGIN_OR_TOKEN, responses={200: PaymentOutput, **READ_ERRORS},
+    @extend_schema(parameters=[TOKEN_PARAM], auth=LOGIN_OR_TOKEN,
+                   responses={200: PaymentOutput, **READ_ERRORS, 410: GUEST_LINK_EXPIRED},
                    summary="A payment")
     def get(self, request, pk):
         payment = get_object_or_404(Payment, pk=pk)
@@ -116,7 +127,8 @@ class PaymentDetailApi(ScopedThrottleMixin, GenericAPIView):
 class RefundDetailApi(ScopedThrottleMixin, GenericAPIView):
     permission_classes = [IsAuthenticatedOrHasToken]
 
-    @extend_schema(parameters=[TOKEN_PARAM], auth=LOGIN_OR_TOKEN, responses={200: RefundOutput, **READ_ERRORS},
+    @extend_schema(parameters=[TOKEN_PARAM], auth=LOGIN_OR_TOKEN,
+                   responses={200: RefundOutput, **READ_ERRORS, 410: GUEST_LINK_EXPIRED},
                    summary="A refund")
     def get(self, request, pk):
         refund = get_object_or_404(Refund.objects.select_related("payment"), pk=pk)

@@ -18,8 +18,15 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import View
 
 from bookings.models import Booking, Ticket
-from bookings.selectors import booking_hold_expired, booking_items
-from bookings.views import BookingActionView, booking_for_request, booking_url, ticket_qr_svg
+from bookings.permissions import may_cancel_booking, may_refund_booking
+from bookings.selectors import BookingAccess, booking_hold_expired, booking_items
+from bookings.views import (
+    BookingActionView,
+    GuestLinkPageMixin,
+    booking_access_for_request,
+    booking_url,
+    ticket_qr_svg,
+)
 from payments.forms import PaymentForm
 from payments.models import Payment, Refund
 from payments.services import payment_authorize, refund_issue
@@ -29,7 +36,8 @@ from ticketing.errors import Busy, DomainError, HoldExpired, InvalidTransition, 
 from ticketing.site import busy_response, form_add_domain_error, throttled_response, token_query
 
 
-def booking_page_context(booking: Booking, token: str | None, *, pay_form: PaymentForm | None = None) -> dict:
+def booking_page_context(booking: Booking, token: str | None, *, pay_form: PaymentForm | None = None,
+                         may_cancel: bool = True, may_refund: bool = True) -> dict:
     now = timezone.now()
     expired = booking_hold_expired(booking, now=now)
     payable = booking.status == Booking.Status.RESERVED and not expired
@@ -51,19 +59,27 @@ def booking_page_context(booking: Booking, token: str | None, *, pay_form: Payme
         "refunds": list(Refund.objects.filter(payment__booking=booking).order_by("-created_at")),
         "token": token or "",
         "token_qs": token_query(token),
+        "may_cancel": may_cancel,
+        "may_refund": may_refund,
     }
 
 
-class BookingDetailView(View):
+def access_page_context(request, access: BookingAccess, token: str | None, **kwargs) -> dict:
+    """The booking page's context, with the buttons the caller may press (`bookings.permissions`)."""
+    return booking_page_context(access.booking, token, may_cancel=may_cancel_booking(request.user, access),
+                                may_refund=may_refund_booking(request.user, access), **kwargs)
+
+
+class BookingDetailView(GuestLinkPageMixin, View):
     """A booking for its buyer, its organizer, or anyone with the secret link (`?token=`)."""
 
     def get(self, request, pk):
-        booking, token = booking_for_request(request, pk)
-        return render(request, "bookings/booking_detail.html", booking_page_context(booking, token))
+        access, token = booking_access_for_request(request, pk)
+        return render(request, "bookings/booking_detail.html", access_page_context(request, access, token))
 
 
 @method_decorator(sensitive_post_parameters("card_number", "cvc", "exp_month", "exp_year"), name="dispatch")
-class BookingPayView(View):
+class BookingPayView(GuestLinkPageMixin, View):
     """The card form: authorize now (declines shown at once, the hold stays), capture in the background."""
 
     http_method_names = ["post"]
@@ -71,7 +87,8 @@ class BookingPayView(View):
     def post(self, request, pk):
         if (refused := throttled_response(request, PayThrottle)) is not None:
             return refused
-        booking, token = booking_for_request(request, pk)
+        access, token = booking_access_for_request(request, pk)
+        booking = access.booking
         form = PaymentForm(request.POST)
         if form.is_valid():
             try:
@@ -84,20 +101,22 @@ class BookingPayView(View):
             except PaymentAttemptsExceeded as exc:  # card testing from this address: the hold stays
                 form_add_domain_error(form, exc)
                 response = render(request, "bookings/booking_detail.html",
-                                  booking_page_context(booking, token, pay_form=form), status=429)
+                                  access_page_context(request, access, token, pay_form=form), status=429)
                 response["Retry-After"] = str(exc.retry_after)
                 return response
             except DomainError as exc:  # declined, invalid card, processor unreachable
                 form_add_domain_error(form, exc)
             else:
                 return redirect(booking_url(booking, token))
-        return render(request, "bookings/booking_detail.html", booking_page_context(booking, token, pay_form=form))
+        return render(request, "bookings/booking_detail.html",
+                      access_page_context(request, access, token, pay_form=form))
 
 
 class BookingRefundView(BookingActionView):
     """The buyer asks for their money back (every issued ticket); the refund itself is queued."""
 
     done_message = _lazy("Your refund has been requested; the money goes back to your card.")
+    may = staticmethod(may_refund_booking)
 
     def action(self, booking: Booking) -> None:
         refund_issue(booking=booking, by_buyer=True, reason=_("Requested by the buyer"))

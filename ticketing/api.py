@@ -371,10 +371,35 @@ class Metadata(metadata.SimpleMetadata):
 
 class ScopedThrottleMixin:
     """Every API view: a view adds its tighter scope (`extra_throttles`) to the default throttles,
-    unless throttling is off; OPTIONS is answered by `Metadata`."""
+    unless throttling is off; OPTIONS is answered by `Metadata`.
+
+    Permissions in two steps around the throttles (DRF checks throttles after all of them):
+    first those that only ask who is calling (an anonymous write is 401 at once, as before);
+    then, once the caller is within its rate, those that read the resource of the URL
+    (`reads_resource = True`: the booking a guest token opens, the event an organizer
+    writes), so a throttled caller costs no read and a refused lookup counts like any call.
+    """
 
     extra_throttles: tuple = ()
     metadata_class = Metadata
+
+    def check_permissions(self, request):
+        permissions = self.get_permissions()
+        self._check_each(request, [p for p in permissions if not getattr(p, "reads_resource", False)])
+        self.check_throttles(request)
+        self._check_each(request, [p for p in permissions if getattr(p, "reads_resource", False)])
+
+    def _check_each(self, request, permissions) -> None:
+        for permission in permissions:  # DRF's `check_permissions` loop
+            if not permission.has_permission(request, self):
+                self.permission_denied(request, message=getattr(permission, "message", None),
+                                       code=getattr(permission, "code", None))
+
+    def check_throttles(self, request):
+        if getattr(request, "_throttles_checked", False):  # DRF's `initial` asks again after permissions
+            return
+        request._throttles_checked = True
+        super().check_throttles(request)
 
     def get_throttles(self):
         # `APIView.throttle_classes` is read from the settings once, at import; read them now so

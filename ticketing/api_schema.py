@@ -38,6 +38,8 @@ UNPROCESSABLE = _problem("Idempotency-Key reused with another body", "idempotenc
 THROTTLED = _problem("Too many requests (see Retry-After): `throttled`, or `ip_hold_limit_reached` (a reservation)",
                      "throttled", 429)
 BUSY = _problem("Very busy, try again (see Retry-After)", "busy", 503)
+GUEST_LINK_EXPIRED = _problem("The guest link (`?token=`) expired: GUEST_LINK_VALID_DAYS_AFTER_EVENT days after "
+                              "the event ended", "guest_link_expired", 410)
 DECLINED = _problem("Card declined (`card_declined`, `insufficient_funds`, `expired_card`, `incorrect_cvc`)",
                     "card_declined", 402, "Your card was declined.")
 

@@ -164,6 +164,16 @@ class HasSales(DomainError):
                        "cancel it instead.")
 
 
+class GuestLinkExpired(DomainError):
+    """A guest link (the booking's access token) used too long after the event ended."""
+
+    code = "guest_link_expired"
+    title = _("Link expired")
+    status = 410
+    default_detail = _("This booking link has expired. Log in to the account that booked, or contact the "
+                       "organizer.")
+
+
 class RefundWindowClosed(DomainError):
     code = "refund_window_closed"
     title = _("Refunds closed")

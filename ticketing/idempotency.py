@@ -18,6 +18,7 @@ from functools import wraps
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
@@ -49,13 +50,19 @@ def _fingerprint(request) -> str:
     return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
 
 
-def idempotent(*, atomic: bool = True):
+def idempotent(*, atomic: bool = True, replay_allowed=None):
     """Make an API view's `post` honour `Idempotency-Key`.
 
     With `atomic`, the view and the recording of its response run in one
     transaction (the services' own transactions become savepoints of it).
     Views whose effect spans several transactions around a network call
     (paying) pass `atomic=False`: their response is recorded right after.
+
+    A replay is answered only to a caller who may make the request now: the
+    view's permission classes run before this wrapper on every request, the
+    replayed ones too (the resource of the URL). `replay_allowed(request, body)`
+    asks about a resource only the stored body names (the organizer of a
+    created event); when it says no, the caller gets 403 and nothing replayed.
     """
 
     def decorate(post):
@@ -69,6 +76,9 @@ def idempotent(*, atomic: bool = True):
             scope, fingerprint = _scope(request), _fingerprint(request)
             record, early = _begin(scope, key, request, fingerprint)
             if early is not None:
+                if (replay_allowed is not None and early.get("Idempotent-Replayed") and early.status_code < 300
+                        and not replay_allowed(request, early.data)):
+                    raise exceptions.PermissionDenied()
                 return early
             try:
                 if atomic:

@@ -246,6 +246,11 @@ BOOKING_MAX_HOLDS_PER_IP = env.int("BOOKING_MAX_HOLDS_PER_IP", default=20)
 BOOKING_MAX_TICKETS_PER_BUYER = env.int("BOOKING_MAX_TICKETS_PER_BUYER", default=20)
 # How many expired holds one `holds_expire` transaction releases.
 HOLDS_EXPIRE_BATCH = env.int("HOLDS_EXPIRE_BATCH", default=100)
+# A guest's booking link (`?token=`, site and API) works until this many days after the event
+# ended: long enough to fetch a receipt or follow a late refund, short enough that a forwarded
+# e-mail or an old browser history stops showing the buyer's name, e-mail and payment for ever.
+# The buyer's account keeps its access.
+GUEST_LINK_VALID_DAYS_AFTER_EVENT = env.int("GUEST_LINK_VALID_DAYS_AFTER_EVENT", default=30)
 
 # --- Payments -------------------------------------------------------------------
 

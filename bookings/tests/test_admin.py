@@ -224,3 +224,38 @@ def test_list_shows_ticket_counts_without_a_query_per_row(client_x, x):
     counts = {b.email: response.context["cl"].model_admin.ticket_count(b) for b in response.context["cl"].result_list}
     assert counts["more3@x.example"] == 4 and counts["fan@x.example"] == 2
     assert TicketType.objects.get(pk=x.general.pk).held == 10
+
+
+# --- Guest access tokens never reach the organizer (issue 15 item 11) -----------------------------------
+
+
+def test_the_admin_never_shows_or_finds_a_bookings_access_token(client_x, x):
+    import csv
+    import io
+
+    tokens = list(Booking.objects.filter(event=x.event).values_list("access_token", flat=True))
+    superuser = UserFactory(username="root", is_staff=True, is_superuser=True)
+
+    pages = []
+    for client in (client_x, admin_client(superuser)):
+        pages += [client.get(BOOKINGS), client.get(change_url(x.confirmed)), client.get(change_url(x.reserved)),
+                  client.get(TICKETS), client.get(f"/admin/payments/payment/{x.payment.pk}/change/")]
+        assert client.get(BOOKINGS, {"q": tokens[0]}).context["cl"].result_count == 0
+        export = client.get(f"/admin/events/event/{x.event.pk}/export/")
+        rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))
+        assert rows[1:] and not any(token in cell for row in rows for cell in row for token in tokens)
+        assert "access_token" not in rows[0]
+
+    for response in pages:
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert not any(token in html for token in tokens)
+
+
+def test_the_booking_admin_declares_no_access_token_anywhere():
+    from django.contrib import admin
+
+    model_admin = admin.site._registry[Booking]
+    declared = [*model_admin.list_display, *model_admin.fields, *model_admin.readonly_fields,
+                *model_admin.search_fields, *model_admin.list_filter]
+    assert not any("access_token" in str(name) for name in declared)

@@ -226,7 +226,7 @@ def test_busy_while_paying_shows_the_very_busy_page(client):
 def test_the_pay_view_hides_the_card_in_error_reports(rf):
     request = rf.post("/", CARD)
     request.user = AnonymousUser()  # as AuthenticationMiddleware sets it (the pay throttle reads it)
-    with mock.patch("payments.views.booking_for_request", side_effect=RuntimeError), pytest.raises(RuntimeError):
+    with mock.patch("payments.views.booking_access_for_request", side_effect=RuntimeError), pytest.raises(RuntimeError):
         BookingPayView.as_view()(request, pk=None)
     assert set(request.sensitive_post_parameters) >= {"card_number", "cvc"}
 
@@ -399,3 +399,81 @@ def test_my_bookings_lists_the_users_bookings_with_statuses_and_pages(client, se
 def test_my_bookings_when_there_are_none(client):
     client.force_login(UserFactory())
     assert "You have no bookings yet." in page(client.get(reverse("bookings:mine")))
+
+
+# --- Access token and guest links (issue 15 items 9 and 11) ---------------------------------------
+
+
+def view_only_member(organizer):
+    from django.contrib.auth.models import Permission
+
+    user = UserFactory(is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__startswith="view_",
+                                                         content_type__app_label__in=["events", "bookings"]))
+    organizer.members.add(user)
+    return user
+
+
+def test_the_organizer_sees_a_guests_booking_page_without_its_token(client):
+    member = UserFactory()
+    tt = TicketTypeFactory(event__organizer__members=[member])
+    booking = make_booking(items=[(tt, 1)], email="guest@example.com")
+    client.force_login(member)
+
+    html = page(client.get(url(booking, token=False)))
+
+    assert "guest@example.com" in html
+    assert booking.access_token not in html
+
+
+def test_a_view_only_member_can_neither_cancel_nor_refund_a_buyers_booking_on_the_site(client):
+    tt = TicketTypeFactory()
+    viewer = view_only_member(tt.event.organizer)
+    hold = make_booking(items=[(tt, 1)], email="guest@example.com")
+    client.force_login(viewer)
+
+    html = page(client.get(url(hold, token=False)))
+    cancel = client.post(url(hold, "bookings:cancel", token=False))
+    refund = client.post(url(hold, "bookings:refund", token=False))
+
+    assert "Cancel reservation" not in html
+    assert (cancel.status_code, refund.status_code) == (403, 403)
+    hold.refresh_from_db()
+    assert hold.status == Booking.Status.RESERVED
+
+
+def test_the_guest_link_expires_some_days_after_the_event_ended(client, settings, committed):
+    settings.GUEST_LINK_VALID_DAYS_AFTER_EVENT = 30
+    booking = guest_booking()
+    pay(client, booking, committed)
+    ticket = booking.tickets.first()
+    ended = booking.event.ends_at
+
+    with time_machine.travel(ended + timedelta(days=29), tick=False):
+        assert client.get(url(booking)).status_code == 200
+    with time_machine.travel(ended + timedelta(days=31), tick=False):
+        response = client.get(url(booking))
+        ticket_page = client.get(url(booking, "bookings:ticket", ticket_pk=ticket.pk))
+        refund = client.post(url(booking, "bookings:refund"))
+        wrong = client.get(f"{url(booking, token=False)}?token=wrong")
+
+    assert response.status_code == 410
+    html = response.content.decode()
+    assert "This link has expired" in html
+    assert ticket.code not in html and "guest@example.com" not in html  # nothing of the booking
+    assert title(html) == "Link expired · Ticketing"
+    assert ticket_page.status_code == 410 and ticket.code not in ticket_page.content.decode()
+    assert refund.status_code == 410
+    assert wrong.status_code == 404
+    assert not Refund.objects.exists()
+
+
+def test_the_buyer_keeps_the_booking_page_after_the_guest_link_expired(client):
+    buyer = UserFactory()
+    tt = TicketTypeFactory()
+    booking = make_booking(items=[(tt, 1)], buyer=buyer, email=buyer.email)
+
+    with time_machine.travel(booking.event.ends_at + timedelta(days=400), tick=False):
+        client.force_login(buyer)
+        assert client.get(url(booking, token=False)).status_code == 200
+        assert client.get(url(booking)).status_code == 200

@@ -3,9 +3,11 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from events.models import Event, Organizer, TicketType
+from events.organizer_group import ORGANIZER_GROUP, organizer_group_sync
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -28,8 +30,14 @@ class OrganizerFactory(factory.django.DjangoModelFactory):
 
     @factory.post_generation
     def members(self, create, extracted, **kwargs):
+        """Members as `create_organizer` makes them: in the "Organizer" group, with its permissions.
+
+        A member with other permissions (a view-only one) is added with `organizer.members.add(user)`.
+        """
         if create and extracted:
             self.members.add(*extracted)
+            group = Group.objects.filter(name=ORGANIZER_GROUP).first() or organizer_group_sync()
+            group.user_set.add(*extracted)
 
 
 class EventFactory(factory.django.DjangoModelFactory):

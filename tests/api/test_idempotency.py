@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import timedelta
 from decimal import Decimal
 from unittest import mock
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
+from django.utils import timezone
 
 from bookings import api as bookings_api
 from bookings.models import Booking
 from bookings.services import booking_cancel
 from bookings.tests.factories import make_booking
-from events.tests.factories import EventFactory, TicketTypeFactory, UserFactory
+from events.tests.factories import EventFactory, OrganizerFactory, TicketTypeFactory, UserFactory
 from payments.models import Payment
 from ticketing.models import IdempotencyKey
 from ticketing.tasks import idempotency_keys_purge_task
@@ -345,3 +348,74 @@ def test_a_300_character_x_forwarded_for_is_no_500_on_an_idempotent_post(client_
 
     assert response.status_code == 200, response.content
     assert list(IdempotencyKey.objects.values_list("scope", flat=True)) == ["ip:203.0.113.7"]
+
+
+# --- A replay is answered only to a caller who may make the request now (issue 15 item 10) ----------
+
+
+def event_body() -> dict:
+    starts = timezone.now() + timedelta(days=30)
+    return {"name": "Spring Gala", "venue": "Opera", "city": "Vienna", "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=3)).isoformat(), "organizer": "acme"}
+
+
+@pytest.mark.django_db
+def test_a_replayed_event_create_is_refused_to_a_member_who_left_the_organizer(client_for, assert_problem):
+    member = UserFactory(username="member")
+    acme = OrganizerFactory(slug="acme", members=[member])
+    OrganizerFactory(slug="rival", members=[member])  # still creates events, for another organizer
+    client, body = client_for(member), event_body()
+    first = post(client, f"{API}/events/", body, "create-1")
+    assert first.status_code == 201
+    acme.members.remove(member)
+
+    replay = post(client, f"{API}/events/", body, "create-1")
+
+    body = assert_problem(replay, 403, "permission_denied")
+    assert "Idempotent-Replayed" not in replay
+    assert first.json()["id"] not in json.dumps(body)
+
+
+@pytest.mark.django_db
+def test_a_replayed_publish_is_refused_once_the_permission_is_withdrawn(client_for, assert_problem):
+    member = UserFactory(username="member")
+    event = EventFactory(organizer=OrganizerFactory(members=[member]), status="draft")
+    TicketTypeFactory(event=event)
+    client = client_for(member)
+    assert post(client, f"{API}/events/{event.pk}/publish/", {}, "publish-1").status_code == 200
+    member.groups.clear()
+
+    assert_problem(post(client_for(member), f"{API}/events/{event.pk}/publish/", {}, "publish-1"), 403)
+
+
+@pytest.mark.django_db
+def test_a_replayed_organizer_refund_is_refused_once_the_permission_is_withdrawn(client_for, make_paid_booking,
+                                                                                 assert_problem):
+    member = UserFactory(username="member")
+    tt = TicketTypeFactory(event=EventFactory(organizer=OrganizerFactory(members=[member])))
+    booking = make_paid_booking(tt, buyer=UserFactory(username="buyer"))
+    path = f"{API}/bookings/{booking.pk}/refund/"
+    assert post(client_for(member), path, {}, "refund-1").status_code == 202
+    member.groups.clear()
+    member.user_permissions.add(*Permission.objects.filter(codename="view_booking"))  # still sees the booking
+
+    replay = post(client_for(member), path, {}, "refund-1")
+
+    assert_problem(replay, 403, "permission_denied")
+    assert "Idempotent-Replayed" not in replay
+
+
+@pytest.mark.django_db
+def test_a_guest_cancel_is_not_replayed_to_a_neighbour_without_the_token(client_for, tt, assert_problem):
+    """Anonymous keys are scoped by address: a caller behind the same address with the same key
+    and body but a wrong token must not be handed the stored booking (with its access token)."""
+    booking = make_booking(items=[(tt, 1)], email="guest@example.com")
+    path = f"{API}/bookings/{booking.pk}/cancel/"
+    first = client_for().post(f"{path}?token={booking.access_token}", {}, HTTP_IDEMPOTENCY_KEY="k",
+                              REMOTE_ADDR="203.0.113.7")
+    assert first.status_code == 200
+
+    replay = client_for().post(f"{path}?token=guessed", {}, HTTP_IDEMPOTENCY_KEY="k", REMOTE_ADDR="203.0.113.7")
+
+    body = assert_problem(replay, 404, "not_found")
+    assert booking.access_token not in json.dumps(body)

@@ -257,3 +257,38 @@ def test_behind_one_trusted_proxy_each_client_address_has_its_own_rate(client_fo
     # The client writes the left part itself; the proxy appends the address it saw.
     assert [get(f"203.0.113.{i}, 198.51.100.7") for i in range(3)] == [200, 200, 429]
     assert get("198.51.100.8") == 200  # another client behind the same proxy
+
+
+def test_guessing_guest_tokens_is_throttled_before_any_booking_is_read(client_for, rates, assert_problem,
+                                                                        django_assert_num_queries):
+    """The booking routes find the booking in their permission check (issue 15 item 10); the
+    throttles still come first, so a refused guess counts and a throttled one reads nothing."""
+    rates(anon="3/min", ip="3/min")
+    booking = make_booking(items=[(TicketTypeFactory(), 1)], email="guest@example.com")
+    client = client_for()
+    path = f"{API}/bookings/{booking.pk}/"
+
+    assert [client.get(f"{path}?token=guess-{i}").status_code for i in range(3)] == [404, 404, 404]
+    with django_assert_num_queries(0):
+        response = client.get(f"{path}?token={booking.access_token}")
+
+    assert_problem(response, 429, "throttled")
+
+
+def test_organizer_writes_refused_by_permission_count_against_the_rate(client_for, rates, assert_problem, tt):
+    rates(ip="2/min")
+    client = client_for(UserFactory())
+    path = f"{API}/events/{tt.event_id}/"
+
+    assert [client.patch(path, {"name": "x"}).status_code for _ in range(2)] == [403, 403]
+    assert_problem(client.patch(path, {"name": "x"}), 429, "throttled")
+
+
+def test_an_anonymous_write_is_401_before_any_throttle(client_for, rates, assert_problem, tt):
+    rates(anon="2/min", ip="2/min")
+    client = client_for()
+
+    statuses = [client.patch(f"{API}/events/{tt.event_id}/", {"name": "x"}).status_code for _ in range(4)]
+
+    assert statuses == [401, 401, 401, 401]
+    assert client.get(f"{API}/events/").status_code == 200  # the refused writes used none of the rate
