@@ -37,7 +37,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
@@ -275,6 +275,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=30),
         "options": {"expires": 25},
     },
+    "api-tokens-purge": {
+        "task": "ticketing.tasks.api_tokens_purge_task",
+        "schedule": timedelta(hours=1),
+        "options": {"expires": 3000},
+    },
     "idempotency-keys-purge": {
         "task": "ticketing.tasks.idempotency_keys_purge_task",
         "schedule": timedelta(hours=1),
@@ -326,9 +331,11 @@ def _throttle_rates(value: str) -> dict[str, str] | None:
 
 
 # Per caller: `anon` (by IP) and `user`; `ip` caps every caller by address;
-# `bookings` (reserve, cancel) and `pay` (pay, refund) are tighter.
+# `bookings` (reserve, cancel) and `pay` (pay, refund) are tighter; `login` (the token
+# endpoint, by address, whatever the username) the tightest.
 DEFAULT_THROTTLE_RATES = {
     "anon": "120/min", "user": "1200/min", "ip": "2400/min", "bookings": "60/min", "pay": "20/min",
+    "login": "10/min",
 }
 API_THROTTLE_RATES = _throttle_rates(env("API_THROTTLE_RATES", default=""))
 
@@ -369,6 +376,17 @@ SPECTACULAR_SETTINGS = {
         "PaymentStatusEnum": "payments.models.Payment.Status",
         "RefundStatusEnum": "payments.models.Refund.Status",
     },
+}
+# API tokens (django-rest-knox, ticketing/tokens.py): `POST /api/v1/auth/token/` issues a new
+# token per login; only a digest of it is stored. Tokens expire API_TOKEN_TTL_HOURS after
+# they were issued (unset: never); a user keeps the newest API_TOKEN_LIMIT_PER_USER of them
+# (older ones are revoked); changing or resetting the password revokes all of them.
+API_TOKEN_TTL_HOURS = env.int("API_TOKEN_TTL_HOURS", default=None)
+API_TOKEN_LIMIT_PER_USER = env.int("API_TOKEN_LIMIT_PER_USER", default=25)
+REST_KNOX = {
+    "AUTH_HEADER_PREFIX": "Token",
+    "TOKEN_TTL": timedelta(hours=API_TOKEN_TTL_HOURS) if API_TOKEN_TTL_HOURS else None,
+    "AUTO_REFRESH": False,
 }
 # How long an Idempotency-Key and its response are kept.
 IDEMPOTENCY_KEY_TTL_HOURS = 24
