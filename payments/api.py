@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
@@ -54,6 +56,7 @@ PAY_EXAMPLE = OpenApiExample(
 )
 
 
+@method_decorator(sensitive_post_parameters("card_number", "cvc", "exp_month", "exp_year"), name="dispatch")
 class BookingPayApi(ScopedThrottleMixin, GenericAPIView):
     permission_classes = [IsAuthenticatedOrHasToken]
     extra_throttles = (PayThrottle,)
@@ -62,6 +65,7 @@ class BookingPayApi(ScopedThrottleMixin, GenericAPIView):
                    responses={202: PaymentOutput, 402: DECLINED, **WRITE_ERRORS},
                    summary="Pay by card: authorized now (402 if declined), captured by a worker")
     @idempotent(atomic=False)
+    @sensitive_variables("data", "card")
     def post(self, request, pk):
         booking = visible_booking(request, pk)
         data = validated(PayInput, request.data)

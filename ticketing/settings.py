@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "csp",
     "ticketing.apps.TicketingConfig",
     "events",
     "bookings",
@@ -50,6 +51,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Content-Security-Policy (django-csp) on every response but static files: ticketing/csp.py.
+    "ticketing.csp.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -207,6 +210,9 @@ STORAGES = {
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+# With DJANGO_DEBUG off the app refuses to start on console e-mail (which sends buyers nothing)
+# unless this says it is meant (a demo): ticketing/checks.py.
+EMAIL_ALLOW_CONSOLE = env.bool("EMAIL_ALLOW_CONSOLE", default=False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="tickets@localhost")
 
 # --- Security (on whenever DEBUG is off; DJANGO_SECURE=false for plain HTTP) ---
@@ -218,9 +224,25 @@ SECURE_SSL_REDIRECT = SECURE
 SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365 if SECURE else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE
 SECURE_HSTS_PRELOAD = SECURE
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Behind a reverse proxy that terminates HTTPS and sets X-Forwarded-Proto: only then is that
+# header believed (anyone could send it to a server reached directly).
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False) else None
+)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy: pages load scripts, styles, images and fonts only from this site (static
+# files; no inline scripts or styles), are never framed, and post forms only here. The API docs pages
+# widen it for what Swagger UI and Redoc need (ticketing/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
 
 # --- Domain -------------------------------------------------------------------
 
@@ -232,6 +254,9 @@ HOLDS_EXPIRE_BATCH = env.int("HOLDS_EXPIRE_BATCH", default=100)
 
 # Dotted path of the gateway class (payments/gateway.py defines the interface).
 PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", default="payments.mock_gateway.MockGateway")
+# With DJANGO_DEBUG off the app refuses to start on the mock gateway (which takes no money)
+# unless this says it is meant (a demo): payments/checks.py.
+PAYMENT_GATEWAY_ALLOW_MOCK = env.bool("PAYMENT_GATEWAY_ALLOW_MOCK", default=False)
 # The mock gateway's processing delay for the slow-capture test card.
 PAYMENT_CAPTURE_DELAY_SECONDS = env.int("PAYMENT_CAPTURE_DELAY_SECONDS", default=5)
 # Captures and refunds still not done after this long are queued again by
