@@ -1,5 +1,5 @@
 """The Content-Security-Policy header (django-csp, ticketing/csp.py) and the templates it relies on: no inline
-scripts or styles anywhere. tests/browser/test_csp.py checks that the pages work under it in Chromium."""
+scripts or styles anywhere. tests/browser/test_pages_under_csp.py checks that the pages work under it in Chromium."""
 
 from __future__ import annotations
 

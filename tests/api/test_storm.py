@@ -8,9 +8,9 @@ type with 50 seats: exactly 50 holds are taken, every other request is a 409
 Throttling is off (as with API_THROTTLE_RATES=off for a load test). The lock
 timeout is raised so a slow, shared machine cannot turn a queue on the hot row
 into `Busy` (503): every 503 would then be a real fault (a deadlock). Requests
-carry `X-Forwarded-Proto: https`, as from the TLS proxy the settings trust: the
-live server is shared by the session and may have been started before the
-tests switched off the HTTPS redirect.
+carry `X-Forwarded-Proto: https`, as from a TLS proxy the settings trust
+(DJANGO_SECURE_PROXY_SSL_HEADER=true): the live server is shared by the session
+and may have been started before the tests switched off the HTTPS redirect.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def test_300_reservations_for_50_seats_sell_exactly_50(live_server, settings, cl
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": [],
                                "DEFAULT_THROTTLE_RATES": {}}
     settings.LOCK_TIMEOUT_MS = 30_000
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     tt = TicketTypeFactory(event=EventFactory(capacity=None), name="Last seats", capacity=SEATS,
                            price=Decimal("49.00"))
     tokens = [client_for(UserFactory())._credentials["HTTP_AUTHORIZATION"].removeprefix("Token ")
