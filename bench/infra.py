@@ -51,6 +51,9 @@ def bench_env() -> dict[str, str]:
         "DJANGO_SECURE": "false",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_SECRET_KEY": _SECRET_KEY,
+        # Debug off, as in production: the mock gateway and console e-mail must be allowed explicitly.
+        "PAYMENT_GATEWAY_ALLOW_MOCK": "true",
+        "EMAIL_ALLOW_CONSOLE": "true",
         "API_THROTTLE_RATES": "off",
         "LOG_LEVEL": "WARNING",
         "DATABASE_CONN_MAX_AGE": str(CONN_MAX_AGE),

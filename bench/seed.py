@@ -12,15 +12,16 @@ import time
 from datetime import timedelta
 from decimal import Decimal
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from bookings.models import Ticket
 from events.models import Event, Organizer, TicketType
 from events.services import event_create, event_publish, ticket_type_create
+from ticketing.tokens import api_tokens_create_many
 
 PRICE = Decimal("49.00")
 _names = itertools.count(1)
@@ -31,13 +32,23 @@ def organizer() -> Organizer:
 
 
 def buyers(count: int) -> list[str]:
-    """`count` buyer accounts (no usable password) and their API token keys."""
+    """`count` buyer accounts (no usable password) and their API token keys.
+
+    The keys are stored as the project stores them (digests, ticketing/tokens.py). They are
+    40 hex characters, DRF's key format, and also written in plain to DRF's token table when
+    the bench's settings install it (bench/settings.py): a commit from before hashed tokens
+    (`bench/ab.py --base`) then authenticates the same buyers with the same keys.
+    """
     users = get_user_model().objects.bulk_create(
         get_user_model()(username=f"bench-buyer-{i}", email=f"buyer{i}@example.com", password=make_password(None))
         for i in range(count)
     )
-    tokens = Token.objects.bulk_create(Token(user=user, key=Token.generate_key()) for user in users)
-    return [token.key for token in tokens]
+    keys = api_tokens_create_many(users=users, key_length=40)
+    if apps.is_installed("rest_framework.authtoken"):
+        from rest_framework.authtoken.models import Token
+
+        Token.objects.bulk_create(Token(user=user, key=key) for user, key in zip(users, keys, strict=True))
+    return keys
 
 
 def on_sale(*, capacity: int, label: str) -> tuple[Event, TicketType]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
@@ -70,6 +72,7 @@ PAY_LIMITED = OpenApiResponse(ProblemSerializer, description=(
     "declined payments from this address this hour; see Retry-After"))
 
 
+@method_decorator(sensitive_post_parameters("card_number", "cvc", "exp_month", "exp_year"), name="dispatch")
 class BookingPayApi(ScopedThrottleMixin, GenericAPIView):
     # Whoever reaches the hold may pay it: paying is no organizer write (the admin has no such action).
     permission_classes = [IsAuthenticatedOrHasToken, BookingPermission]
@@ -80,6 +83,7 @@ class BookingPayApi(ScopedThrottleMixin, GenericAPIView):
                               410: GUEST_LINK_EXPIRED, 429: PAY_LIMITED},
                    summary="Pay by card: authorized now (402 if declined), captured by a worker")
     @idempotent(atomic=False)
+    @sensitive_variables("data", "card")
     def post(self, request, pk):
         booking = visible_booking(request, pk)
         data = validated(PayInput, request.data)

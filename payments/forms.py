@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
 
 from payments.gateway import Card
 
@@ -42,6 +43,7 @@ class PaymentForm(forms.Form):
         year = self.cleaned_data["exp_year"]
         return year + 2000 if 0 <= year < 100 else year  # "27" means 2027
 
+    @sensitive_variables("data")
     def card(self) -> Card:
         data = self.cleaned_data
         return Card(number=data["card_number"], exp_month=data["exp_month"], exp_year=data["exp_year"],

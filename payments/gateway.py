@@ -20,6 +20,7 @@ from functools import cache
 from django.conf import settings
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 
 @dataclass(frozen=True, repr=False)
@@ -50,6 +51,7 @@ class Card:
         return card_brand(self.digits)
 
 
+@sensitive_variables("digits")
 def card_brand(digits: str) -> str:
     if digits.startswith("4"):
         return "visa"
@@ -62,6 +64,7 @@ def card_brand(digits: str) -> str:
     return "unknown"
 
 
+@sensitive_variables("digits", "ch")
 def luhn_valid(digits: str) -> bool:
     if not digits.isdigit():
         return False
@@ -76,6 +79,7 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+@sensitive_variables("card", "digits")
 def card_errors(card: Card, *, today: date) -> dict[str, list[str]]:
     """Field errors of a card (number: digits + Luhn; expiry: real and not past; CVC: 3-4 digits)."""
     errors: dict[str, list[str]] = {}

@@ -22,6 +22,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from payments.gateway import Authorization, Capture, Card, Declined, Gateway, RefundResult, card_errors
 from payments.models import MockCharge, MockOperation
@@ -36,6 +37,7 @@ BEHAVIOURS = {"4000000000000119": "slow_capture", "4000000000006660": "refund_fa
 
 
 class MockGateway(Gateway):
+    @sensitive_variables("card")
     def authorize(self, *, card: Card, amount: Decimal, currency: str, idempotency_key: str) -> Authorization:
         replay = self._replay(idempotency_key)
         if replay is not None:

@@ -27,6 +27,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from django.views.decorators.debug import sensitive_variables
 
 from bookings.models import Booking, Ticket
 from bookings.services import (
@@ -116,6 +117,7 @@ def _on_commit_delay(task, *args) -> None:
 # --- Authorize (in the request) ----------------------------------------------------------
 
 
+@sensitive_variables("card")
 def payment_authorize(*, booking: Booking, card: Card, client_ip: str | None = None) -> Payment:
     """Authorize the card for the booking's total and move the booking to `processing`.
 

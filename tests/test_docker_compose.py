@@ -125,3 +125,14 @@ def test_the_health_endpoint_answers_the_healthcheck(client, settings):
 
     assert response.status_code == 200
     assert response.content == b"ok"
+
+
+def test_the_demo_shape_allows_console_mail_and_the_mock_gateway_visibly_and_needs_a_real_key():
+    """Debug is off, so the app refuses development defaults (ticketing/checks.py): the demo allows its mail
+    to the console and the mock gateway out loud, and a missing secret key stops `docker compose` itself."""
+    env = SERVICES["web"]["environment"]
+    assert env["EMAIL_ALLOW_CONSOLE"] == "${EMAIL_ALLOW_CONSOLE:-true}"
+    assert env["PAYMENT_GATEWAY_ALLOW_MOCK"] == "${PAYMENT_GATEWAY_ALLOW_MOCK:-true}"
+    assert env["DJANGO_SECRET_KEY"].startswith("${DJANGO_SECRET_KEY:?")
+    assert env["DJANGO_SECURE_PROXY_SSL_HEADER"] == "${DJANGO_SECURE_PROXY_SSL_HEADER:-false}"
+    assert "seed_demo --force" in (ROOT / "docker-compose.yml").read_text()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from bookings.models import Booking, Ticket
@@ -20,6 +20,12 @@ ROOT = Path(__file__).resolve().parent.parent
 # seed_demo builds each demo event with its sales and their (mock gateway) payments in one
 # transaction, all or nothing: gateway calls inside a transaction, on purpose, for demo data.
 pytestmark = pytest.mark.lock_rules_off("seed_demo builds each demo event, payments included, in one transaction")
+
+
+@pytest.fixture(autouse=True)
+def _debug_on(settings):
+    """As under the run command (DJANGO_DEBUG=true): seed_demo refuses to run with debug off unless forced."""
+    settings.DEBUG = True
 
 
 def _snapshot():
@@ -91,9 +97,31 @@ def test_the_demo_organizer_can_open_the_admin(client):
     assert b"Events" in response.content
 
 
+@pytest.mark.django_db
+def test_seed_demo_refuses_to_run_with_debug_off(settings):
+    settings.DEBUG = False
+
+    with pytest.raises(CommandError, match="--force"):
+        call_command("seed_demo")
+
+    assert not get_user_model().objects.filter(username__in=["admin", "organizer", "buyer"]).exists()
+    assert not Event.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_seed_demo_runs_with_debug_off_when_forced(settings):
+    settings.DEBUG = False
+
+    call_command("seed_demo", force=True)
+
+    assert get_user_model().objects.filter(username="organizer").exists()
+    assert Event.objects.exists()
+
+
 def test_the_run_commands_embedded_defaults_migrate_and_seed_on_sqlite(tmp_path):
-    """The run command's path with no PostgreSQL or Redis: SQLite, filesystem broker."""
+    """The run command's path with no PostgreSQL or Redis: SQLite, filesystem broker, debug on."""
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
+    env["DJANGO_DEBUG"] = "true"  # as scripts/dev.py run sets it
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'db.sqlite3'}"
     env["CELERY_BROKER_URL"] = "memory://"  # the queued capture tasks must not reach a real broker
     for command in (["migrate", "-v", "0"], ["seed_demo"], ["check_inventory"]):

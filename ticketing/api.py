@@ -8,22 +8,25 @@ unexpected becomes a logged, generic 500 body. Views never catch domain errors.
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema_field
+from knox import auth as knox_auth
+from knox.crypto import hash_token
+from knox.models import AuthToken
 from rest_framework import exceptions, metadata, pagination, parsers, serializers, throttling
-from rest_framework.authentication import TokenAuthentication
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from ticketing import api_schema as _api_schema  # noqa: F401 - registers the token scheme for the OpenAPI schema
+from ticketing import tokens
 from ticketing.client_ip import client_ip
 from ticketing.errors import DomainError
 
@@ -223,42 +226,46 @@ def query_filters(filter_class: type[serializers.Serializer], request) -> dict[s
 
 # --- Authentication: tokens, with the lookup cached ---------------------------------------------
 
-_TOKEN_TTL = 60
 
+class CachedTokenAuthentication(knox_auth.TokenAuthentication):
+    """`Authorization: Token <key>`: django-rest-knox's hashed tokens, whose lookup is cached for a minute.
 
-def _token_cache_key(key: str) -> str:
-    return "api-token:" + hashlib.sha256(key.encode()).hexdigest()
-
-
-def forget_token(key: str) -> None:
-    cache.delete(_token_cache_key(key))
-
-
-def forget_user_tokens(user) -> None:
-    from rest_framework.authtoken.models import Token
-
-    for key in Token.objects.filter(user_id=user.pk).values_list("key", flat=True):
-        forget_token(key)
-
-
-class CachedTokenAuthentication(TokenAuthentication):
-    """DRF token auth whose token -> user lookup is cached for a minute.
-
-    The hot path (one request per reservation) then costs a cache read instead
-    of a join on every request. Deleting a token or saving its user drops the
-    cache entry (ticketing/signals.py), so revocation takes effect at once.
+    The hot path (one request per reservation) then costs a digest and a cache read
+    instead of a join on every request. Revoking a token, changing its user's password
+    or saving the user drops or blocks the cache entry, and an expiry is checked on
+    every request, so a token stops working at once (ticketing/tokens.py).
+    `request.auth` is the token's digest.
     """
 
-    def authenticate_credentials(self, key: str):
-        cache_key = _token_cache_key(key)
-        user = cache.get(cache_key)
-        if user is None:
-            user, token = super().authenticate_credentials(key)
-            cache.set(cache_key, user, _TOKEN_TTL)
-            return user, token
+    def authenticate_credentials(self, token: bytes):
+        try:
+            key = token.decode()
+        except UnicodeError:
+            raise exceptions.AuthenticationFailed(_INVALID_TOKEN) from None
+        digest = hash_token(key)
+        entry = tokens.cached_token(digest)
+        if entry is None:
+            row = AuthToken.objects.select_related("user").filter(digest=digest).first()
+            if row is None or _expired(row.expiry):
+                raise exceptions.AuthenticationFailed(_INVALID_TOKEN)
+            user, expiry = row.user, row.expiry
+            tokens.remember_token(digest, user, expiry)
+        elif entry == tokens.REVOKED:
+            raise exceptions.AuthenticationFailed(_INVALID_TOKEN)
+        else:
+            user, expiry = entry
+            if expiry is not None and _expired(expiry):
+                raise exceptions.AuthenticationFailed(_INVALID_TOKEN)
         if not user.is_active:
             raise exceptions.AuthenticationFailed("User inactive or deleted.")
-        return user, key
+        return user, digest
+
+
+_INVALID_TOKEN = "Invalid token."  # noqa: S105 - a message, not a secret
+
+
+def _expired(expiry) -> bool:
+    return expiry is not None and expiry <= timezone.now()
 
 
 # --- Pagination ----------------------------------------------------------------------------------
@@ -338,6 +345,13 @@ class IPRateThrottle(_LiveRateThrottle):
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class LoginThrottle(IPRateThrottle):
+    """The token endpoint: logins by client address, whatever the username (django-axes locks out
+    one username at one address; this bounds guessing across usernames)."""
+
+    scope = "login"
 
 
 class _ScopedUserOrIPThrottle(_LiveRateThrottle):

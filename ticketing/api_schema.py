@@ -1,5 +1,7 @@
 """OpenAPI pieces shared by every app's API: the problem-details body and common error responses."""
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
@@ -47,3 +49,14 @@ READ_ERRORS = {400: BAD_INPUT, 401: UNAUTHENTICATED, 403: FORBIDDEN, 404: NOT_FO
 WRITE_ERRORS = {**READ_ERRORS, 409: CONFLICT, 422: UNPROCESSABLE, 503: BUSY}
 
 token_response = inline_serializer("TokenResponse", {"token": serializers.CharField()})
+
+
+class TokenScheme(OpenApiAuthenticationExtension):
+    """`Authorization: Token <key>` (ticketing.api.CachedTokenAuthentication), named as DRF's token auth was."""
+
+    target_class = "ticketing.api.CachedTokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return build_bearer_security_scheme_object(header_name="Authorization",
+                                                   token_prefix=self.target.authenticate_header(None))

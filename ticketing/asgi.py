@@ -14,3 +14,8 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'ticketing.settings')
 
 application = get_asgi_application()
+
+# With DJANGO_DEBUG off, refuse to serve on development defaults (ticketing/checks.py).
+from ticketing.checks import refuse_unsafe_start  # noqa: E402 - after Django is set up
+
+refuse_unsafe_start()

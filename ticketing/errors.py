@@ -238,3 +238,16 @@ class PaymentAttemptsExceeded(DomainError):
     def __init__(self, detail: str | None = None, *, retry_after: int, **kwargs: Any) -> None:
         self.retry_after = retry_after
         super().__init__(detail, **kwargs)
+
+
+class LoginLockedOut(DomainError):
+    """Too many failed logins of this username from this address (django-axes): wait `retry_after` seconds."""
+
+    code = "login_locked_out"
+    title = _("Too many login attempts")
+    status = 429
+    default_detail = _("Logging in is blocked for a while after repeated failed attempts; please try again later.")
+
+    def __init__(self, detail: str | None = None, *, retry_after: int | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(detail, **kwargs)

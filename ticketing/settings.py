@@ -37,10 +37,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "csp",
     "ticketing.apps.TicketingConfig",
     "events",
     "bookings",
@@ -50,6 +51,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Content-Security-Policy (django-csp) on every response but static files: ticketing/csp.py.
+    "ticketing.csp.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -215,6 +218,9 @@ STORAGES = {
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+# With DJANGO_DEBUG off the app refuses to start on console e-mail (which sends buyers nothing)
+# unless this says it is meant (a demo): ticketing/checks.py.
+EMAIL_ALLOW_CONSOLE = env.bool("EMAIL_ALLOW_CONSOLE", default=False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="tickets@localhost")
 
 # --- Security (on whenever DEBUG is off; DJANGO_SECURE=false for plain HTTP) ---
@@ -226,9 +232,25 @@ SECURE_SSL_REDIRECT = SECURE
 SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365 if SECURE else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE
 SECURE_HSTS_PRELOAD = SECURE
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Behind a reverse proxy that terminates HTTPS and sets X-Forwarded-Proto: only then is that
+# header believed (anyone could send it to a server reached directly).
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False) else None
+)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy: pages load scripts, styles, images and fonts only from this site (static
+# files; no inline scripts or styles), are never framed, and post forms only here. The API docs pages
+# widen it for what Swagger UI and Redoc need (ticketing/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
 
 # --- Domain -------------------------------------------------------------------
 
@@ -256,6 +278,9 @@ GUEST_LINK_VALID_DAYS_AFTER_EVENT = env.int("GUEST_LINK_VALID_DAYS_AFTER_EVENT",
 
 # Dotted path of the gateway class (payments/gateway.py defines the interface).
 PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", default="payments.mock_gateway.MockGateway")
+# With DJANGO_DEBUG off the app refuses to start on the mock gateway (which takes no money)
+# unless this says it is meant (a demo): payments/checks.py.
+PAYMENT_GATEWAY_ALLOW_MOCK = env.bool("PAYMENT_GATEWAY_ALLOW_MOCK", default=False)
 # The mock gateway's processing delay for the slow-capture test card.
 PAYMENT_CAPTURE_DELAY_SECONDS = env.int("PAYMENT_CAPTURE_DELAY_SECONDS", default=5)
 # Captures and refunds still not done after this long are queued again by
@@ -303,6 +328,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "bookings.tasks.holds_expire_task",
         "schedule": timedelta(seconds=30),
         "options": {"expires": 25},
+    },
+    "api-tokens-purge": {
+        "task": "ticketing.tasks.api_tokens_purge_task",
+        "schedule": timedelta(hours=1),
+        "options": {"expires": 3000},
     },
     "idempotency-keys-purge": {
         "task": "ticketing.tasks.idempotency_keys_purge_task",
@@ -355,9 +385,11 @@ def _throttle_rates(value: str) -> dict[str, str] | None:
 
 
 # Per caller: `anon` (by IP) and `user`; `ip` caps every caller by address;
-# `bookings` (reserve, cancel) and `pay` (pay, refund) are tighter.
+# `bookings` (reserve, cancel) and `pay` (pay, refund) are tighter; `login` (the token
+# endpoint, by address, whatever the username) the tightest.
 DEFAULT_THROTTLE_RATES = {
     "anon": "120/min", "user": "1200/min", "ip": "2400/min", "bookings": "60/min", "pay": "20/min",
+    "login": "10/min",
 }
 API_THROTTLE_RATES = _throttle_rates(env("API_THROTTLE_RATES", default=""))
 
@@ -399,6 +431,17 @@ SPECTACULAR_SETTINGS = {
         "PaymentStatusEnum": "payments.models.Payment.Status",
         "RefundStatusEnum": "payments.models.Refund.Status",
     },
+}
+# API tokens (django-rest-knox, ticketing/tokens.py): `POST /api/v1/auth/token/` issues a new
+# token per login; only a digest of it is stored. Tokens expire API_TOKEN_TTL_HOURS after
+# they were issued (unset: never); a user keeps the newest API_TOKEN_LIMIT_PER_USER of them
+# (older ones are revoked); changing or resetting the password revokes all of them.
+API_TOKEN_TTL_HOURS = env.int("API_TOKEN_TTL_HOURS", default=None)
+API_TOKEN_LIMIT_PER_USER = env.int("API_TOKEN_LIMIT_PER_USER", default=25)
+REST_KNOX = {
+    "AUTH_HEADER_PREFIX": "Token",
+    "TOKEN_TTL": timedelta(hours=API_TOKEN_TTL_HOURS) if API_TOKEN_TTL_HOURS else None,
+    "AUTO_REFRESH": False,
 }
 # How long an Idempotency-Key and its response are kept.
 IDEMPOTENCY_KEY_TTL_HOURS = 24

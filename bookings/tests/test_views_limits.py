@@ -9,13 +9,13 @@ from unittest import mock
 
 import pytest
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from bookings.models import Booking, Ticket
 from bookings.tests.factories import make_booking
 from events.tests.factories import EventFactory, TicketTypeFactory, UserFactory
 from events.tests.pages import page, title
+from ticketing.tokens import api_token_create
 
 pytestmark = pytest.mark.django_db
 
@@ -131,7 +131,7 @@ def test_site_and_api_reservations_share_one_bucket(client, rates):
     client.force_login(user)
     assert reserve(client, tt.event, {tt: 1}).status_code == 302
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=user)}")
     body = {"event": str(tt.event_id), "items": [{"ticket_type": str(tt.pk), "quantity": 1}]}
     assert api.post("/api/v1/bookings/", body, format="json").status_code == 201
 

@@ -771,5 +771,6 @@ def test_a_locked_out_user_cannot_get_an_api_token_either(client, x):
         login(client, "xavier", "wrong")
     response = client.post("/api/v1/auth/token/", {"username": "xavier", "password": PASSWORD},
                            content_type="application/json")
-    assert response.status_code == 400
+    assert response.status_code == 429
+    assert response.json()["code"] == "login_locked_out"
     assert "token" not in response.json()

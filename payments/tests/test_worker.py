@@ -14,6 +14,7 @@ re-pointed at runtime; that Redis database must be the test run's own (it is flu
 
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -77,6 +78,9 @@ class Worker:
             "CELERY_BROKER_URL": app.conf.broker_url,
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "EMAIL_URL": f"filemail:///{directory / 'mail'}",  # another process: mail to files (4 slashes: absolute)
+            # Debug off, as in production: a real-looking key and the mock gateway allowed (ticketing/checks.py).
+            "DJANGO_SECRET_KEY": "worker-test-" + secrets.token_urlsafe(40),
+            "PAYMENT_GATEWAY_ALLOW_MOCK": "true",
             **extra_env,
         }
         self.process: subprocess.Popen | None = None

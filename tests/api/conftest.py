@@ -10,13 +10,13 @@ import re
 from decimal import Decimal
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from bookings.models import Booking
 from bookings.tests.factories import make_booking
 from payments.services import payment_authorize, payment_capture
 from payments.tests.conftest import card
+from ticketing.tokens import api_token_create
 
 MONEY = re.compile(r"^-?\d+\.\d{2}$")
 
@@ -30,7 +30,7 @@ class JsonClient(APIClient):
 def make_client(user=None) -> JsonClient:
     client = JsonClient()
     if user is not None:
-        key = Token.objects.get_or_create(user=user)[0].key
+        key = api_token_create(user=user)
         client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client
 

@@ -8,9 +8,9 @@ type with 50 seats: exactly 50 holds are taken, every other request is a 409
 Throttling and the hoarding limits are off (as in the bench's load test). The lock
 timeout is raised so a slow, shared machine cannot turn a queue on the hot row
 into `Busy` (503): every 503 would then be a real fault (a deadlock). Requests
-carry `X-Forwarded-Proto: https`, as from the TLS proxy the settings trust: the
-live server is shared by the session and may have been started before the
-tests switched off the HTTPS redirect.
+carry `X-Forwarded-Proto: https`, as from a TLS proxy the settings trust
+(DJANGO_SECURE_PROXY_SSL_HEADER=true): the live server is shared by the session
+and may have been started before the tests switched off the HTTPS redirect.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ def test_300_reservations_for_50_seats_sell_exactly_50(live_server, settings, cl
     # A load test of the hot row, as the bench: 20 buyers from one address, no hoarding limits.
     settings.BOOKING_MAX_HOLDS_PER_BUYER = settings.BOOKING_MAX_HOLDS_PER_IP = 0
     settings.BOOKING_MAX_TICKETS_PER_BUYER = 0
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     tt = TicketTypeFactory(event=EventFactory(capacity=None), name="Last seats", capacity=SEATS,
                            price=Decimal("49.00"))
     tokens = [client_for(UserFactory())._credentials["HTTP_AUTHORIZATION"].removeprefix("Token ")

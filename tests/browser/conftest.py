@@ -86,18 +86,24 @@ class Screens:
 
 @pytest.fixture
 def open_page(browser, request):
-    """`open_page(viewport="desktop", javascript=True)` -> (page, screens); fails the test on any JS error."""
+    """`open_page(viewport="desktop", javascript=True, expected=())` -> (page, screens); fails the test on any
+    JS error or anything the Content-Security-Policy blocks, but console errors matching an `expected`
+    regular expression (an answer the test provokes, such as a 429)."""
     contexts, errors = [], []
 
-    def _open(viewport: str = "desktop", *, javascript: bool = True):
+    def _open(viewport: str = "desktop", *, javascript: bool = True, expected: tuple[str, ...] = ()):
         context = browser.new_context(viewport=VIEWPORTS[viewport], java_script_enabled=javascript,
                                       locale="en-GB", timezone_id="Europe/Berlin")
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()
+        # Anything the Content-Security-Policy blocks is an error too (Chromium also logs most of it).
+        page.add_init_script("document.addEventListener('securitypolicyviolation', (e) => console.error("
+                             "'CSP violation: ' + e.violatedDirective + ' blocked ' + (e.blockedURI || 'inline') + "
+                             "' at ' + e.sourceFile + ':' + e.lineNumber));")
         page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
         page.on("console", lambda msg: errors.append(f"console {msg.type}: {msg.text}")
-                if msg.type == "error" else None)
+                if msg.type == "error" and not any(re.search(e, msg.text) for e in expected) else None)
         name = re.sub(r"[^a-z0-9]+", "-", request.node.originalname.removeprefix("test_").lower()).strip("-")
         return page, Screens(f"{name}-{viewport}")
 

@@ -8,9 +8,10 @@ import itertools
 from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -54,9 +55,19 @@ EVENTS = [
 
 
 class Command(BaseCommand):
-    help = "Create the demo organizer, logins and published events (running it again changes nothing)."
+    help = ("Create the demo organizer, logins and published events (running it again changes nothing). "
+            "Refused with DJANGO_DEBUG off unless --force: the logins have well-known passwords.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--force", action="store_true",
+                            help="run even with DJANGO_DEBUG off (a demo deployment, e.g. docker-compose.yml's)")
 
     def handle(self, *args, **options):
+        if not settings.DEBUG and not options["force"]:
+            raise CommandError(
+                "seed_demo creates logins with well-known passwords (admin/admin, organizer/organizer, buyer/buyer) "
+                "and DJANGO_DEBUG is off, so this looks like production. Run it with --force for a demo."
+            )
         with transaction.atomic():
             organizer, users = self._logins()
         created = 0
