@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from bookings.api import LOGIN_OR_TOKEN, TOKEN_PARAM, IsAuthenticatedOrHasToken, visible_booking
 from events.permissions import can_manage_event
-from payments.gateway import Card
+from payments.gateway import CARD_NUMBER_PATTERN, CVC_PATTERN, Card
 from payments.models import Payment, Refund
 from payments.services import payment_authorize, refund_issue
 from ticketing.api import PayThrottle, Rendered, ScopedThrottleMixin, StrictInput, validated
@@ -35,10 +35,11 @@ class RefundOutput(Rendered, serializers.ModelSerializer):
 
 
 class PayInput(StrictInput):
-    card_number = serializers.CharField(max_length=30)
+    card_number = serializers.RegexField(CARD_NUMBER_PATTERN, max_length=30,
+                                         help_text="12 to 19 digits, in groups separated by spaces or hyphens.")
     exp_month = serializers.IntegerField(min_value=1, max_value=12)
     exp_year = serializers.IntegerField(min_value=2000, max_value=2100)
-    cvc = serializers.CharField(max_length=4, min_length=3)
+    cvc = serializers.RegexField(CVC_PATTERN, help_text="The 3 or 4 digits on the back of the card.")
     cardholder_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
 

@@ -39,7 +39,7 @@ class Card:
 
     @property
     def digits(self) -> str:
-        return re.sub(r"[\s-]", "", self.number or "")
+        return re.sub(r"[ -]", "", self.number or "")
 
     @property
     def last4(self) -> str:
@@ -48,6 +48,13 @@ class Card:
     @property
     def brand(self) -> str:
         return card_brand(self.digits)
+
+
+# What a card's fields may hold (the API's schema declares the same patterns): a number of 12 to 19
+# ASCII digits, in groups separated by spaces or hyphens; a CVC of 3 or 4 ASCII digits.
+CARD_NUMBER_PATTERN = r"^[ -]*(?:[0-9][ -]*){12,19}$"
+CARD_DIGITS = r"[0-9]{12,19}"
+CVC_PATTERN = r"^[0-9]{3,4}$"
 
 
 def card_brand(digits: str) -> str:
@@ -63,7 +70,7 @@ def card_brand(digits: str) -> str:
 
 
 def luhn_valid(digits: str) -> bool:
-    if not digits.isdigit():
+    if not re.fullmatch(r"[0-9]+", digits):  # ASCII digits only: str.isdigit() also takes "²" and "٤"
         return False
     total = 0
     for i, ch in enumerate(reversed(digits)):
@@ -80,7 +87,7 @@ def card_errors(card: Card, *, today: date) -> dict[str, list[str]]:
     """Field errors of a card (number: digits + Luhn; expiry: real and not past; CVC: 3-4 digits)."""
     errors: dict[str, list[str]] = {}
     digits = card.digits
-    if not (digits.isdigit() and 12 <= len(digits) <= 19 and luhn_valid(digits)):
+    if not (re.fullmatch(CARD_DIGITS, digits) and luhn_valid(digits)):
         errors["card_number"] = [_("Enter a valid card number.")]
     month, year = card.exp_month, card.exp_year
     if not isinstance(month, int) or isinstance(month, bool) or not 1 <= month <= 12:
@@ -89,7 +96,7 @@ def card_errors(card: Card, *, today: date) -> dict[str, list[str]]:
         errors["exp_year"] = [_("Enter a four-digit year.")]
     elif (year, month) < (today.year, today.month):
         errors["exp_year"] = [_("This card has expired.")]
-    if not (isinstance(card.cvc, str) and card.cvc.isdigit() and 3 <= len(card.cvc) <= 4):
+    if not (isinstance(card.cvc, str) and re.fullmatch(CVC_PATTERN, card.cvc)):
         errors["cvc"] = [_("Enter the 3 or 4 digits on the back of the card.")]
     return errors
 

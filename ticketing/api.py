@@ -16,6 +16,8 @@ from typing import Any
 
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import RegexValidator
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema_field
@@ -118,6 +120,7 @@ _JSON_TYPES: tuple = (
     (serializers.UUIDField, (str,), "a string"),
     (serializers.DateTimeField, (str,), "a string"),
 )
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def _wrong_json_type(field: serializers.Field, value: Any) -> str | None:
@@ -137,23 +140,64 @@ def _wrong_json_type(field: serializers.Field, value: Any) -> str | None:
     return None
 
 
+def _unlike_declared(field: serializers.Field, value: Any) -> str | None:
+    """Why a string, as sent, breaks a rule the schema declares for it; None if it does not.
+
+    DRF checks a string's length and pattern after trimming it, and takes a UUID in any form
+    `uuid.UUID` parses; the schema states them on the string as sent (`format: uuid` is the
+    hyphenated form), so the server checks them so too.
+    """
+    if isinstance(field, serializers.ListField):
+        items = value if isinstance(value, list) else []
+        return next((reason for item in items if (reason := _unlike_declared(field.child, item))), None)
+    if not isinstance(value, str):
+        return None
+    if isinstance(field, serializers.UUIDField):
+        return None if _UUID.fullmatch(value) else str(field.error_messages["invalid"]).format(value=value)
+    if not isinstance(field, serializers.CharField):
+        return None
+    if field.max_length is not None and len(value) > field.max_length:
+        return str(field.error_messages["max_length"]).format(max_length=field.max_length)
+    if field.min_length is not None and len(value) < field.min_length:
+        return str(field.error_messages["min_length"]).format(min_length=field.min_length)
+    for validator in field.validators:
+        if isinstance(validator, RegexValidator):
+            try:
+                validator(value)
+            except DjangoValidationError as exc:
+                return exc.messages[0]
+    return None
+
+
 class StrictInput(serializers.Serializer):
-    """An input serializer that takes JSON values with the types the OpenAPI schema gives them.
+    """An input serializer that takes exactly the JSON values its OpenAPI schema documents.
 
     DRF's fields coerce: 12 becomes "12" for a string, "12" becomes 12 for a
     whole number, 12 becomes a UUID. A value of the wrong type is a 400 like any
-    other invalid value, so the API accepts exactly what its schema documents.
+    other invalid value, and so is a string that breaks its declared length or
+    pattern as sent (DRF would trim it first), so the API accepts exactly what its
+    schema documents.
     """
+
+    json_types = True
 
     def to_internal_value(self, data):
         if isinstance(data, Mapping):
             errors = {
                 name: [reason] for name, field in self.fields.items()
-                if name in data and not field.read_only and (reason := _wrong_json_type(field, data[name]))
+                if name in data and not field.read_only
+                and (reason := (self.json_types and _wrong_json_type(field, data[name]))
+                     or _unlike_declared(field, data[name]))
             }
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
+
+
+class StrictQuery(StrictInput):
+    """Query filters (always strings), checked as sent like `StrictInput`'s strings."""
+
+    json_types = False
 
 
 class Rendered:
