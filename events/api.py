@@ -25,7 +25,7 @@ from events.services import (
     ticket_type_update,
 )
 from ticketing.api import MoneyField, Rendered, ScopedThrottleMixin, StrictInput, StrictQuery, query_filters, validated
-from ticketing.api_schema import NOT_FOUND, READ_ERRORS, WRITE_ERRORS
+from ticketing.api_schema import NOT_FOUND, READ_ERRORS, THROTTLED, WRITE_ERRORS
 from ticketing.idempotency import idempotent
 
 # --- Serializers -----------------------------------------------------------------------------
@@ -317,7 +317,8 @@ class AvailabilityOutput(Rendered, serializers.Serializer):
 class AvailabilityApi(_Api):
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: AvailabilityOutput, 404: NOT_FOUND}, summary="Live availability of an event")
+    @extend_schema(responses={200: AvailabilityOutput, 404: NOT_FOUND, 429: THROTTLED},
+                   summary="Live availability of an event")
     def get(self, request, pk):
         return Response(AvailabilityOutput.render(availability_for_event(event=_visible_event(request, pk))))
 

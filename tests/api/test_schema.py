@@ -154,6 +154,14 @@ def test_an_idempotency_key_the_server_refuses_is_one_the_schema_refuses(openapi
     assert not jsonschema_rs.is_valid(schema, key)
 
 
+def test_the_schemathesis_tests_know_the_servers_idempotency_key_pattern():
+    import schemathesis_policy
+
+    from ticketing.idempotency import KEY_PATTERN
+
+    assert schemathesis_policy.VALID_KEY.pattern == KEY_PATTERN
+
+
 def test_every_post_declares_the_idempotency_key_header(openapi):
     posts = [(path, operation) for path, item in openapi["paths"].items()
              for method, operation in item.items() if method == "post" and path != f"{API}/auth/token/"]
@@ -210,3 +218,11 @@ def test_a_reservation_link_from_a_published_event_carries_its_first_ticket_type
 
     assert reserve["requestBody"] == {"event": "$response.body#/id", "items": [
         {"ticket_type": "$response.body#/ticket_types/0/id", "quantity": 1}]}
+
+
+def test_every_operation_documents_the_throttles_429(openapi):
+    """Every API view is throttled (ScopedThrottleMixin), so every operation may answer 429."""
+    missing = [f"{method.upper()} {path}" for path, item in openapi["paths"].items()
+               for method, operation in item.items() if "429" not in operation["responses"]]
+
+    assert not missing
