@@ -156,6 +156,8 @@ def _unlike_declared(field: serializers.Field, value: Any) -> str | None:
         return None if _UUID.fullmatch(value) else str(field.error_messages["invalid"]).format(value=value)
     if not isinstance(field, serializers.CharField):
         return None
+    if isinstance(field, serializers.EmailField) and value != value.strip():  # `format: email` has no spaces
+        return str(field.error_messages["invalid"])
     if field.max_length is not None and len(value) > field.max_length:
         return str(field.error_messages["max_length"]).format(max_length=field.max_length)
     if field.min_length is not None and len(value) < field.min_length:
@@ -310,13 +312,21 @@ class CachedTokenAuthentication(TokenAuthentication):
 class Pagination(pagination.PageNumberPagination):
     """`{"count", "next", "previous", "results"}`; 50 per page, `page_size` up to 200.
 
-    A `page_size` that is not a whole number of at least 1 is a 400 (DRF would silently
-    use the default); one above 200 gives 200.
+    A `page` or `page_size` that is not a whole number of at least 1 is a 400, as the schema
+    says (DRF would take an empty `page` as the first, "last" as the last, and silently use the
+    default size); a page past the end is a 404; a `page_size` above 200 gives 200.
     """
 
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+    last_page_strings = ()
+
+    def get_page_number(self, request, paginator):
+        raw = request.query_params.get(self.page_query_param)
+        if raw is not None and not re.fullmatch(r"[1-9][0-9]{0,17}", raw):
+            raise exceptions.ValidationError({self.page_query_param: ["Enter a whole number of at least 1."]})
+        return raw or 1
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)

@@ -45,6 +45,11 @@ def _inline(node, components: dict):
     return node
 
 
+def valid(schema: dict, instance) -> bool:
+    """Whether `instance` is valid under `schema`, formats (email, uuid, date-time) included."""
+    return jsonschema_rs.is_valid(schema, instance, validate_formats=True)
+
+
 def _operation(openapi: dict, method: str, path: str) -> dict:
     return openapi["paths"][path][method.lower()]
 
@@ -116,6 +121,12 @@ REFUSED_BODIES = [
     ("CVC with a letter", "buyer", "POST", "/bookings/{reserved}/pay/", lambda w: _card(cvc="12a"), "cvc"),
     ("refund of an empty list", "buyer", "POST", "/bookings/{reserved}/refund/", lambda w: {"tickets": []},
      "tickets"),
+    # Strings as sent: DRF would trim them, or take a UUID in any form, before checking.
+    ("event id without hyphens", "buyer", "POST", "/bookings/", lambda w: _reserve(w, event=w["event"].pk.hex),
+     "event"),
+    ("CVC with a space", "buyer", "POST", "/bookings/{reserved}/pay/", lambda w: _card(cvc=" 123"), "cvc"),
+    ("event name too long before trimming", "member", "POST", "/events/", lambda w: _event_body(name="a" * 200 + " "),
+     "name"),
 ]
 
 
@@ -131,7 +142,7 @@ def test_a_body_the_server_refuses_is_one_the_schema_refuses(openapi, world, ass
     problem = assert_problem(response, 400, "invalid")
     assert field in problem["errors"], problem
     template = API + route.replace("{draft}", "{id}").replace("{reserved}", "{id}")
-    assert not jsonschema_rs.is_valid(request_schema(openapi, method, template), payload), (
+    assert not valid(request_schema(openapi, method, template), payload), (
         f"the schema of {method} {template} accepts {payload!r}, which the server refuses")
 
 
@@ -141,7 +152,7 @@ def test_a_query_filter_the_server_refuses_is_one_the_schema_refuses(openapi, cl
     problem = assert_problem(client_for().get(f"{API}/events/", params), 400, "invalid")
 
     assert name in problem["errors"], problem
-    assert not jsonschema_rs.is_valid(parameter_schema(openapi, "GET", f"{API}/events/", name, "query"),
+    assert not valid(parameter_schema(openapi, "GET", f"{API}/events/", name, "query"),
                                       params[name])
 
 
@@ -151,7 +162,7 @@ def test_an_idempotency_key_the_server_refuses_is_one_the_schema_refuses(openapi
 
     assert_problem(response, 400, "invalid_idempotency_key")
     schema = parameter_schema(openapi, "POST", f"{API}/bookings/", "Idempotency-Key", "header")
-    assert not jsonschema_rs.is_valid(schema, key)
+    assert not valid(schema, key)
 
 
 def test_the_schemathesis_tests_know_the_servers_idempotency_key_pattern():
@@ -180,7 +191,7 @@ def test_bodies_the_server_accepts_are_ones_the_schema_accepts(openapi, world):
         ("POST", "/bookings/{id}/pay/", _card(card_number="4111 1111-1111 1111", cardholder_name="")),
     ]
     for method, route, payload in cases:
-        assert jsonschema_rs.is_valid(request_schema(openapi, method, API + route), payload), (method, route, payload)
+        assert valid(request_schema(openapi, method, API + route), payload), (method, route, payload)
 
 
 # --- Links -----------------------------------------------------------------------------------------------------
@@ -226,3 +237,24 @@ def test_every_operation_documents_the_throttles_429(openapi):
                for method, operation in item.items() if "429" not in operation["responses"]]
 
     assert not missing
+
+
+@pytest.mark.parametrize("page", ["", "last", "0", "-1", "1.5", "two"])
+def test_a_page_that_is_not_a_positive_whole_number_is_400_as_the_schema_says(openapi, client_for, assert_problem,
+                                                                             page):
+    """The schema says `page` is a whole number of at least 1; DRF would take "" (page 1) and "last"."""
+    body = assert_problem(client_for().get(f"{API}/events/", {"page": page}), 400, "invalid")
+
+    assert "page" in body["errors"]
+    assert not valid(parameter_schema(openapi, "GET", f"{API}/events/", "page", "query"), page)
+
+
+@pytest.mark.parametrize("email", [" buyer@example.com", "buyer@example.com "])
+def test_an_email_with_surrounding_spaces_is_refused_as_the_schema_says(openapi, world, assert_problem, email):
+    """`format: email` has no spaces around the address; DRF's EmailField would trim them."""
+    payload = _reserve(world, email=email)
+
+    body = assert_problem(world["buyer"].post(f"{API}/bookings/", payload), 400, "invalid")
+
+    assert "email" in body["errors"]
+    assert not valid(request_schema(openapi, "POST", f"{API}/bookings/"), payload)
