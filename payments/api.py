@@ -35,8 +35,8 @@ class RefundOutput(Rendered, serializers.ModelSerializer):
 
 
 class PayInput(StrictInput):
-    card_number = serializers.RegexField(CARD_NUMBER_PATTERN, max_length=30,
-                                         help_text="12 to 19 digits, in groups separated by spaces or hyphens.")
+    card_number = serializers.RegexField(CARD_NUMBER_PATTERN,
+                                         help_text="12 to 19 digits; a space or hyphen may separate two of them.")
     exp_month = serializers.IntegerField(min_value=1, max_value=12)
     exp_year = serializers.IntegerField(min_value=2000, max_value=2100)
     cvc = serializers.RegexField(CVC_PATTERN, help_text="The 3 or 4 digits on the back of the card.")

@@ -50,9 +50,10 @@ class Card:
         return card_brand(self.digits)
 
 
-# What a card's fields may hold (the API's schema declares the same patterns): a number of 12 to 19
-# ASCII digits, in groups separated by spaces or hyphens; a CVC of 3 or 4 ASCII digits.
-CARD_NUMBER_PATTERN = r"^[ -]*(?:[0-9][ -]*){12,19}$"
+# What a card's fields may hold: a number of 12 to 19 ASCII digits (spaces or hyphens between them are
+# dropped); a CVC of 3 or 4 ASCII digits. The API takes the number as CARD_NUMBER_PATTERN states it
+# (at most one space or hyphen between two digits, which also bounds its length) and its schema says so.
+CARD_NUMBER_PATTERN = r"^[0-9](?:[ -]?[0-9]){11,18}$"
 CARD_DIGITS = r"[0-9]{12,19}"
 CVC_PATTERN = r"^[0-9]{3,4}$"
 

@@ -324,7 +324,7 @@ class Pagination(pagination.PageNumberPagination):
 
     def get_page_number(self, request, paginator):
         raw = request.query_params.get(self.page_query_param)
-        if raw is not None and not re.fullmatch(r"[1-9][0-9]{0,17}", raw):
+        if raw is not None and not re.fullmatch(r"[1-9][0-9]*", raw):  # any size: past the end is a 404
             raise exceptions.ValidationError({self.page_query_param: ["Enter a whole number of at least 1."]})
         return raw or 1
 

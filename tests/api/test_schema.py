@@ -118,6 +118,8 @@ REFUSED_BODIES = [
      lambda w: _card(card_number="\u00b2" * 16), "card_number"),
     ("card number with letters", "buyer", "POST", "/bookings/{reserved}/pay/",
      lambda w: _card(card_number="4111-1111-1111-111x"), "card_number"),
+    ("card number with two spaces in a row", "buyer", "POST", "/bookings/{reserved}/pay/",
+     lambda w: _card(card_number="4111  1111 1111 1111"), "card_number"),
     ("CVC with a letter", "buyer", "POST", "/bookings/{reserved}/pay/", lambda w: _card(cvc="12a"), "cvc"),
     ("refund of an empty list", "buyer", "POST", "/bookings/{reserved}/refund/", lambda w: {"tickets": []},
      "tickets"),
@@ -247,6 +249,11 @@ def test_a_page_that_is_not_a_positive_whole_number_is_400_as_the_schema_says(op
 
     assert "page" in body["errors"]
     assert not valid(parameter_schema(openapi, "GET", f"{API}/events/", "page", "query"), page)
+
+
+@pytest.mark.parametrize("page", ["99", "1120830954227983712256"])
+def test_a_page_past_the_end_is_404_however_large(client_for, assert_problem, page):
+    assert_problem(client_for().get(f"{API}/events/", {"page": page}), 404, "not_found")
 
 
 @pytest.mark.parametrize("email", [" buyer@example.com", "buyer@example.com "])
