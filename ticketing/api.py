@@ -145,30 +145,48 @@ def _unlike_declared(field: serializers.Field, value: Any) -> str | None:
 
     DRF checks a string's length and pattern after trimming it, and takes a UUID in any form
     `uuid.UUID` parses; the schema states them on the string as sent (`format: uuid` is the
-    hyphenated form), so the server checks them so too.
+    hyphenated form), so the server checks them so too. The checks of a field are worked out
+    once (fields are shared, see `validated`): this runs on every reservation.
     """
-    if isinstance(field, serializers.ListField):
-        items = value if isinstance(value, list) else []
-        return next((reason for item in items if (reason := _unlike_declared(field.child, item))), None)
-    if not isinstance(value, str):
-        return None
+    if isinstance(value, str):
+        check = field.__dict__.get("_as_sent", _UNSET)
+        if check is _UNSET:
+            check = field.__dict__["_as_sent"] = _string_check(field)
+        return check(value) if check is not None else None
+    if isinstance(value, list) and isinstance(field, serializers.ListField):
+        return next((reason for item in value if (reason := _unlike_declared(field.child, item))), None)
+    return None
+
+
+_UNSET = object()
+
+
+def _string_check(field: serializers.Field):
+    """The check of a string as sent for `field`, or None when DRF's own is already as strict."""
     if isinstance(field, serializers.UUIDField):
-        return None if _UUID.fullmatch(value) else str(field.error_messages["invalid"]).format(value=value)
+        message = str(field.error_messages["invalid"])
+        return lambda value: None if _UUID.fullmatch(value) else message
     if not isinstance(field, serializers.CharField):
         return None
-    if isinstance(field, serializers.EmailField) and value != value.strip():  # `format: email` has no spaces
-        return str(field.error_messages["invalid"])
-    if field.max_length is not None and len(value) > field.max_length:
-        return str(field.error_messages["max_length"]).format(max_length=field.max_length)
-    if field.min_length is not None and len(value) < field.min_length:
-        return str(field.error_messages["min_length"]).format(min_length=field.min_length)
-    for validator in field.validators:
-        if isinstance(validator, RegexValidator):
+    email = isinstance(field, serializers.EmailField)  # `format: email` has no spaces around it
+    longest, shortest = field.max_length, field.min_length
+    patterns = [v for v in field.validators if isinstance(v, RegexValidator)]
+
+    def check(value: str) -> str | None:
+        if email and value != value.strip():
+            return str(field.error_messages["invalid"])
+        if longest is not None and len(value) > longest:
+            return str(field.error_messages["max_length"]).format(max_length=longest)
+        if shortest is not None and len(value) < shortest:
+            return str(field.error_messages["min_length"]).format(min_length=shortest)
+        for validator in patterns:
             try:
                 validator(value)
             except DjangoValidationError as exc:
                 return exc.messages[0]
-    return None
+        return None
+
+    return check
 
 
 class StrictInput(serializers.Serializer):
