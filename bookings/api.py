@@ -18,7 +18,15 @@ from bookings.permissions import may_cancel_booking
 from bookings.selectors import BookingAccess, booking_get_access, booking_list_for_user
 from bookings.services import LineItem, booking_cancel, booking_reserve
 from events.permissions import event_visible_to
-from ticketing.api import BookingsThrottle, Rendered, ScopedThrottleMixin, StrictInput, query_filters, validated
+from ticketing.api import (
+    BookingsThrottle,
+    Rendered,
+    ScopedThrottleMixin,
+    StrictInput,
+    StrictQuery,
+    query_filters,
+    validated,
+)
 from ticketing.api_schema import GUEST_LINK_EXPIRED, READ_ERRORS, WRITE_ERRORS
 from ticketing.client_ip import client_ip
 from ticketing.idempotency import idempotent
@@ -84,7 +92,7 @@ class BookingInput(StrictInput):
     email = serializers.EmailField(max_length=254, required=False, allow_blank=True)  # Booking.email's length
 
 
-class BookingFilter(serializers.Serializer):
+class BookingFilter(StrictQuery):
     event = serializers.UUIDField(required=False)
     status = serializers.ChoiceField(choices=Booking.Status.choices, required=False)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import zoneinfo
+
 from django.core.validators import slug_re
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import GenericAPIView
@@ -36,8 +38,8 @@ from events.services import (
     ticket_type_delete,
     ticket_type_update,
 )
-from ticketing.api import MoneyField, Rendered, ScopedThrottleMixin, StrictInput, query_filters, validated
-from ticketing.api_schema import NOT_FOUND, READ_ERRORS, WRITE_ERRORS
+from ticketing.api import MoneyField, Rendered, ScopedThrottleMixin, StrictInput, StrictQuery, query_filters, validated
+from ticketing.api_schema import NOT_FOUND, READ_ERRORS, THROTTLED, WRITE_ERRORS
 from ticketing.idempotency import idempotent
 
 # --- Serializers -----------------------------------------------------------------------------
@@ -108,6 +110,19 @@ class EventDetailOutput(EventOutput):
         return TicketTypeOutput(event.ticket_types.all(), many=True, context={"event": event}).data
 
 
+# The time zones the model accepts (events.models.validate_timezone), as the schema's enum.
+TIMEZONES = sorted(zoneinfo.available_timezones())
+
+
+@extend_schema_field({"type": "string", "enum": TIMEZONES, "description": "An IANA time zone, e.g. Europe/Berlin."},
+                     component_name="TimeZone")
+class TimeZoneField(serializers.ChoiceField):
+    """One of TIMEZONES (a component of its own in the schema, without a line per choice)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=TIMEZONES, **kwargs)
+
+
 class EventInput(StrictInput):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True)
@@ -116,7 +131,7 @@ class EventInput(StrictInput):
     category = serializers.ChoiceField(choices=Event.Category.choices, required=False)
     starts_at = serializers.DateTimeField()
     ends_at = serializers.DateTimeField()
-    timezone = serializers.CharField(max_length=64, required=False)
+    timezone = TimeZoneField(required=False)
     currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, help_text="ISO 4217 code, e.g. EUR.")
     capacity = serializers.IntegerField(min_value=0, max_value=1_000_000_000, required=False, allow_null=True)
     # The organizer's hoarding limits for this event (null: the site's defaults, 0: no limit).
@@ -139,7 +154,7 @@ class EventCreateInput(EventInput):
                                                                 "is a member of several organizers.")
 
 
-class EventFilter(serializers.Serializer):
+class EventFilter(StrictQuery):
     q = serializers.CharField(required=False, max_length=200)
     city = serializers.CharField(required=False, max_length=100)
     category = serializers.ChoiceField(choices=Event.Category.choices, required=False)
@@ -381,7 +396,8 @@ class AvailabilityOutput(Rendered, serializers.Serializer):
 class AvailabilityApi(_Api):
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: AvailabilityOutput, 404: NOT_FOUND}, summary="Live availability of an event")
+    @extend_schema(responses={200: AvailabilityOutput, 404: NOT_FOUND, 429: THROTTLED},
+                   summary="Live availability of an event")
     def get(self, request, pk):
         return Response(AvailabilityOutput.render(availability_for_event(event=_visible_event(request, pk))))
 

@@ -111,12 +111,13 @@ def event_publish(*, event: Event) -> Event:
         locked = Event.objects.select_for_update(no_key=True).get(pk=event.pk)
         if locked.status != Event.Status.DRAFT:
             raise InvalidTransition(_("Only a draft event can be published."))
+        # Not ready to sell is a conflict with the event's state (409), not bad input: publishing sends none.
         if not locked.ticket_types.exists():
-            raise InvalidInput(_("Add at least one ticket type before publishing."),
-                               errors={"ticket_types": [_("Add at least one ticket type.")]})
+            raise InvalidTransition(_("Add at least one ticket type before publishing."),
+                                    errors={"ticket_types": [_("Add at least one ticket type.")]})
         if locked.ends_at <= timezone.now():
-            raise InvalidInput(_("An event that has ended cannot be published."),
-                               errors={"ends_at": [_("This date is in the past.")]})
+            raise InvalidTransition(_("An event that has ended cannot be published."),
+                                    errors={"ends_at": [_("This date is in the past.")]})
         now = timezone.now()
         Event.objects.filter(pk=locked.pk).update(status=Event.Status.PUBLISHED, published_at=now, updated_at=now)
     event.refresh_from_db()

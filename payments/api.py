@@ -19,7 +19,7 @@ from bookings.api import (
     visible_booking,
 )
 from bookings.permissions import may_refund_booking, refund_by_organizer
-from payments.gateway import Card
+from payments.gateway import CARD_NUMBER_PATTERN, CVC_PATTERN, Card
 from payments.models import Payment, Refund
 from payments.services import payment_authorize, refund_issue
 from ticketing.api import PayThrottle, Rendered, ScopedThrottleMixin, StrictInput, validated
@@ -45,10 +45,11 @@ class RefundOutput(Rendered, serializers.ModelSerializer):
 
 
 class PayInput(StrictInput):
-    card_number = serializers.CharField(max_length=30)
+    card_number = serializers.RegexField(CARD_NUMBER_PATTERN,
+                                         help_text="12 to 19 digits; a space or hyphen may separate two of them.")
     exp_month = serializers.IntegerField(min_value=1, max_value=12)
     exp_year = serializers.IntegerField(min_value=2000, max_value=2100)
-    cvc = serializers.CharField(max_length=4, min_length=3)
+    cvc = serializers.RegexField(CVC_PATTERN, help_text="The 3 or 4 digits on the back of the card.")
     cardholder_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
 

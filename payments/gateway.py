@@ -40,7 +40,7 @@ class Card:
 
     @property
     def digits(self) -> str:
-        return re.sub(r"[\s-]", "", self.number or "")
+        return re.sub(r"[ -]", "", self.number or "")
 
     @property
     def last4(self) -> str:
@@ -49,6 +49,14 @@ class Card:
     @property
     def brand(self) -> str:
         return card_brand(self.digits)
+
+
+# What a card's fields may hold: a number of 12 to 19 ASCII digits (spaces or hyphens between them are
+# dropped); a CVC of 3 or 4 ASCII digits. The API takes the number as CARD_NUMBER_PATTERN states it
+# (at most one space or hyphen between two digits, which also bounds its length) and its schema says so.
+CARD_NUMBER_PATTERN = r"^[0-9](?:[ -]?[0-9]){11,18}$"
+CARD_DIGITS = r"[0-9]{12,19}"
+CVC_PATTERN = r"^[0-9]{3,4}$"
 
 
 @sensitive_variables("digits")
@@ -66,7 +74,7 @@ def card_brand(digits: str) -> str:
 
 @sensitive_variables("digits", "ch")
 def luhn_valid(digits: str) -> bool:
-    if not digits.isdigit():
+    if not re.fullmatch(r"[0-9]+", digits):  # ASCII digits only: str.isdigit() also takes "²" and "٤"
         return False
     total = 0
     for i, ch in enumerate(reversed(digits)):
@@ -84,7 +92,7 @@ def card_errors(card: Card, *, today: date) -> dict[str, list[str]]:
     """Field errors of a card (number: digits + Luhn; expiry: real and not past; CVC: 3-4 digits)."""
     errors: dict[str, list[str]] = {}
     digits = card.digits
-    if not (digits.isdigit() and 12 <= len(digits) <= 19 and luhn_valid(digits)):
+    if not (re.fullmatch(CARD_DIGITS, digits) and luhn_valid(digits)):
         errors["card_number"] = [_("Enter a valid card number.")]
     month, year = card.exp_month, card.exp_year
     if not isinstance(month, int) or isinstance(month, bool) or not 1 <= month <= 12:
@@ -93,7 +101,7 @@ def card_errors(card: Card, *, today: date) -> dict[str, list[str]]:
         errors["exp_year"] = [_("Enter a four-digit year.")]
     elif (year, month) < (today.year, today.month):
         errors["exp_year"] = [_("This card has expired.")]
-    if not (isinstance(card.cvc, str) and card.cvc.isdigit() and 3 <= len(card.cvc) <= 4):
+    if not (isinstance(card.cvc, str) and re.fullmatch(CVC_PATTERN, card.cvc)):
         errors["cvc"] = [_("Enter the 3 or 4 digits on the back of the card.")]
     return errors
 

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import RegexValidator
 from django.http import Http404, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -25,7 +27,6 @@ from rest_framework import exceptions, metadata, pagination, parsers, serializer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from ticketing import api_schema as _api_schema  # noqa: F401 - registers the token scheme for the OpenAPI schema
 from ticketing import tokens
 from ticketing.client_ip import client_ip
 from ticketing.errors import DomainError
@@ -122,6 +123,7 @@ _JSON_TYPES: tuple = (
     (serializers.UUIDField, (str,), "a string"),
     (serializers.DateTimeField, (str,), "a string"),
 )
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def _wrong_json_type(field: serializers.Field, value: Any) -> str | None:
@@ -141,23 +143,84 @@ def _wrong_json_type(field: serializers.Field, value: Any) -> str | None:
     return None
 
 
+def _unlike_declared(field: serializers.Field, value: Any) -> str | None:
+    """Why a string, as sent, breaks a rule the schema declares for it; None if it does not.
+
+    DRF checks a string's length and pattern after trimming it, and takes a UUID in any form
+    `uuid.UUID` parses; the schema states them on the string as sent (`format: uuid` is the
+    hyphenated form), so the server checks them so too. The checks of a field are worked out
+    once (fields are shared, see `validated`): this runs on every reservation.
+    """
+    if isinstance(value, str):
+        check = field.__dict__.get("_as_sent", _UNSET)
+        if check is _UNSET:
+            check = field.__dict__["_as_sent"] = _string_check(field)
+        return check(value) if check is not None else None
+    if isinstance(value, list) and isinstance(field, serializers.ListField):
+        return next((reason for item in value if (reason := _unlike_declared(field.child, item))), None)
+    return None
+
+
+_UNSET = object()
+
+
+def _string_check(field: serializers.Field):
+    """The check of a string as sent for `field`, or None when DRF's own is already as strict."""
+    if isinstance(field, serializers.UUIDField):
+        message = str(field.error_messages["invalid"])
+        return lambda value: None if _UUID.fullmatch(value) else message
+    if not isinstance(field, serializers.CharField):
+        return None
+    email = isinstance(field, serializers.EmailField)  # `format: email` has no spaces around it
+    longest, shortest = field.max_length, field.min_length
+    patterns = [v for v in field.validators if isinstance(v, RegexValidator)]
+
+    def check(value: str) -> str | None:
+        if email and value != value.strip():
+            return str(field.error_messages["invalid"])
+        if longest is not None and len(value) > longest:
+            return str(field.error_messages["max_length"]).format(max_length=longest)
+        if shortest is not None and len(value) < shortest:
+            return str(field.error_messages["min_length"]).format(min_length=shortest)
+        for validator in patterns:
+            try:
+                validator(value)
+            except DjangoValidationError as exc:
+                return exc.messages[0]
+        return None
+
+    return check
+
+
 class StrictInput(serializers.Serializer):
-    """An input serializer that takes JSON values with the types the OpenAPI schema gives them.
+    """An input serializer that takes exactly the JSON values its OpenAPI schema documents.
 
     DRF's fields coerce: 12 becomes "12" for a string, "12" becomes 12 for a
     whole number, 12 becomes a UUID. A value of the wrong type is a 400 like any
-    other invalid value, so the API accepts exactly what its schema documents.
+    other invalid value, and so is a string that breaks its declared length or
+    pattern as sent (DRF would trim it first), so the API accepts exactly what its
+    schema documents.
     """
+
+    json_types = True
 
     def to_internal_value(self, data):
         if isinstance(data, Mapping):
             errors = {
                 name: [reason] for name, field in self.fields.items()
-                if name in data and not field.read_only and (reason := _wrong_json_type(field, data[name]))
+                if name in data and not field.read_only
+                and (reason := (self.json_types and _wrong_json_type(field, data[name]))
+                     or _unlike_declared(field, data[name]))
             }
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
+
+
+class StrictQuery(StrictInput):
+    """Query filters (always strings), checked as sent like `StrictInput`'s strings."""
+
+    json_types = False
 
 
 class Rendered:
@@ -274,13 +337,21 @@ def _expired(expiry) -> bool:
 class Pagination(pagination.PageNumberPagination):
     """`{"count", "next", "previous", "results"}`; 50 per page, `page_size` up to 200.
 
-    A `page_size` that is not a whole number of at least 1 is a 400 (DRF would silently
-    use the default); one above 200 gives 200.
+    A `page` or `page_size` that is not a whole number of at least 1 is a 400, as the schema
+    says (DRF would take an empty `page` as the first, "last" as the last, and silently use the
+    default size); a page past the end is a 404; a `page_size` above 200 gives 200.
     """
 
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+    last_page_strings = ()
+
+    def get_page_number(self, request, paginator):
+        raw = request.query_params.get(self.page_query_param)
+        if raw is not None and not re.fullmatch(r"[1-9][0-9]*", raw):  # any size: past the end is a 404
+            raise exceptions.ValidationError({self.page_query_param: ["Enter a whole number of at least 1."]})
+        return raw or 1
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)

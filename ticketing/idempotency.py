@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import timedelta
 from functools import wraps
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -27,6 +29,16 @@ from ticketing.client_ip import client_ip
 from ticketing.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
+# 1 to 255 printable ASCII characters, not starting or ending with a space (HTTP drops those).
+KEY_PATTERN = r"^[!-~](?:[ -~]{0,253}[!-~])?$"
+_KEY = re.compile(KEY_PATTERN)
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    HEADER, {"type": "string", "minLength": 1, "maxLength": 255, "pattern": KEY_PATTERN},
+    location=OpenApiParameter.HEADER, required=False,
+    description="Makes the request safe to retry: the same key with the same body replays the first response "
+                "and creates nothing; with another body: 422; while the first still runs: 409. Keys are kept "
+                "24 hours, per caller.",
+)
 # A request that has been running this long is presumed dead (its worker
 # crashed before it could record a response): the key may be used again.
 STALE_AFTER = timedelta(minutes=5)
@@ -71,8 +83,9 @@ def idempotent(*, atomic: bool = True, replay_allowed=None):
             key = request.headers.get(HEADER)
             if key is None:
                 return post(self, request, *args, **kwargs)
-            if not key or len(key) > 255:
-                return problem(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters.")
+            if not _KEY.fullmatch(key):
+                return problem(400, "invalid_idempotency_key",
+                               "Idempotency-Key must be 1 to 255 printable ASCII characters.")
             scope, fingerprint = _scope(request), _fingerprint(request)
             record, early = _begin(scope, key, request, fingerprint)
             if early is not None:
@@ -92,9 +105,15 @@ def idempotent(*, atomic: bool = True, replay_allowed=None):
             _complete(record, response)
             return response
 
+        wrapper.idempotency_key = True
         return wrapper
 
     return decorate
+
+
+def honours_idempotency_key(handler) -> bool:
+    """Whether a view's handler is wrapped by `idempotent` (the OpenAPI schema declares the header)."""
+    return bool(getattr(handler, "idempotency_key", False))
 
 
 def _begin(scope: str, key: str, request, fingerprint: str):

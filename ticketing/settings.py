@@ -404,7 +404,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "ticketing.api.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "ticketing.api.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "ticketing.api_schema.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": (
         ["ticketing.api.IPRateThrottle", "ticketing.api.AnonRateThrottle", "ticketing.api.UserRateThrottle"]
         if API_THROTTLE_RATES is not None else []
@@ -424,6 +424,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # OpenAPI links from each create to the reads and actions on what it created (ticketing/api_schema.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "ticketing.api_schema.add_links"],
+    # Docstrings of the API plumbing describe the implementation: never descriptions in the schema.
+    "GET_LIB_DOC_EXCLUDES": "ticketing.api_schema.doc_excludes",
     "ENUM_NAME_OVERRIDES": {
         "EventStatusEnum": "events.models.Event.Status",
         "BookingStatusEnum": "bookings.models.Booking.Status",

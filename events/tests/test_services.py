@@ -109,7 +109,7 @@ def test_a_cancelled_event_cannot_be_changed():
 
 def test_publish_needs_a_draft_with_a_ticket_type_that_has_not_ended(time_machine):
     event = EventFactory(status=Event.Status.DRAFT)
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidTransition):  # not ready to sell: a conflict with its state, not bad input
         event_publish(event=event)
     TicketTypeFactory(event=event)
 
@@ -124,7 +124,7 @@ def test_publish_needs_a_draft_with_a_ticket_type_that_has_not_ended(time_machin
         event_unpublish(event=event)
 
     time_machine.move_to(event.ends_at + timedelta(minutes=1))
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidTransition):
         event_publish(event=event)
 
 

@@ -42,6 +42,11 @@ def test_card_brand(digits, brand):
         ({"cvc": "12"}, "cvc"),
         ({"cvc": "12345"}, "cvc"),
         ({"cvc": "12a"}, "cvc"),
+        # Only ASCII digits: str.isdigit() also takes these, and int("²") raised (a 500 at the API).
+        ({"number": "\u00b2" * 16}, "card_number"),
+        ({"number": "\u0664" + "\u0661" * 15}, "card_number"),  # 4111... in Arabic-Indic digits
+        ({"number": "4111\t1111 1111 1111"}, "card_number"),  # groups are separated by spaces or hyphens
+        ({"cvc": "\u0661\u0662\u0663"}, "cvc"),
     ],
 )
 def test_card_errors_name_the_bad_field(overrides, field):

@@ -369,12 +369,26 @@ def test_publish_puts_a_draft_on_sale(client_for, member, organizer):
     assert draft.status == Event.Status.PUBLISHED and draft.published_at is not None
 
 
-def test_publish_needs_a_ticket_type(client_for, member, organizer, assert_problem):
+def test_publish_needs_a_ticket_type_a_conflict_with_the_events_state(client_for, member, organizer, assert_problem):
     draft = EventFactory(organizer=organizer, status=Event.Status.DRAFT)
 
-    body = assert_problem(client_for(member).post(f"{API}/events/{draft.pk}/publish/"), 400, "invalid")
+    # 409, not 400: publishing sends no input to be wrong (and the schema accepts the empty request).
+    body = assert_problem(client_for(member).post(f"{API}/events/{draft.pk}/publish/"), 409, "invalid_transition")
 
     assert "ticket_types" in body["errors"]
+    draft.refresh_from_db()
+    assert draft.status == Event.Status.DRAFT
+
+
+def test_an_event_that_has_ended_cannot_be_published(client_for, member, organizer, assert_problem):
+    starts = timezone.now() - timedelta(days=2)
+    draft = EventFactory(organizer=organizer, status=Event.Status.DRAFT, starts_at=starts,
+                         ends_at=starts + timedelta(hours=3))
+    TicketTypeFactory(event=draft)
+
+    body = assert_problem(client_for(member).post(f"{API}/events/{draft.pk}/publish/"), 409, "invalid_transition")
+
+    assert "ends_at" in body["errors"]
 
 
 def test_publishing_a_published_event_is_409_invalid_transition(client_for, member, event, tt, assert_problem):
