@@ -18,9 +18,14 @@ class DomainError(Exception):
     title = _("Request cannot be completed")
     status = 400
     default_detail = _("The request cannot be completed.")
+    # Seconds to wait before trying again (the `Retry-After` header), for errors that pass: a class's
+    # default, or the `retry_after=` of one raise (at least 1).
+    retry_after: int | None = None
 
     def __init__(self, detail: str | None = None, *, errors: dict[str, list[str]] | None = None,
-                 **extra: Any) -> None:
+                 retry_after: int | None = None, **extra: Any) -> None:
+        if retry_after is not None:
+            self.retry_after = max(1, int(retry_after))
         self.detail = str(detail if detail is not None else self.default_detail)
         self.errors = errors or {}
         self.extra = extra
@@ -92,11 +97,6 @@ class AddressHoldLimitReached(BuyerLimitReached):
     default_detail = _("Too many reservations for this event are awaiting payment from your network; "
                        "please try again later.")
     retry_after = 60
-
-    def __init__(self, detail: str | None = None, *, retry_after: int | None = None, **kwargs: Any) -> None:
-        if retry_after is not None:
-            self.retry_after = max(1, retry_after)
-        super().__init__(detail, **kwargs)
 
 
 class NotOnSale(DomainError):
@@ -235,10 +235,6 @@ class PaymentAttemptsExceeded(DomainError):
     default_detail = _("Too many declined payments came from your address; nothing was charged. "
                        "Please try again later.")
 
-    def __init__(self, detail: str | None = None, *, retry_after: int, **kwargs: Any) -> None:
-        self.retry_after = retry_after
-        super().__init__(detail, **kwargs)
-
 
 class LoginLockedOut(DomainError):
     """Too many failed logins of this username from this address (django-axes): wait `retry_after` seconds."""
@@ -247,7 +243,3 @@ class LoginLockedOut(DomainError):
     title = _("Too many login attempts")
     status = 429
     default_detail = _("Logging in is blocked for a while after repeated failed attempts; please try again later.")
-
-    def __init__(self, detail: str | None = None, *, retry_after: int | None = None, **kwargs: Any) -> None:
-        self.retry_after = retry_after
-        super().__init__(detail, **kwargs)

@@ -23,7 +23,7 @@ def busy_response(request: HttpRequest, exc: Busy | None = None) -> HttpResponse
     """The "very busy, try again" page: 503 with `Retry-After`, nothing was changed."""
     exc = exc or Busy()
     response = render(request, "503.html", {"detail": exc.detail}, status=503)
-    response["Retry-After"] = str(getattr(exc, "retry_after", Busy.retry_after))
+    response["Retry-After"] = str(getattr(exc, "retry_after", None) or Busy.retry_after)
     return response
 
 
