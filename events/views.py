@@ -7,6 +7,7 @@ case belongs to the bookings app); that view re-renders this page through
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -186,12 +187,15 @@ def _cached_event_with_types(pk) -> Event | None:
     return event
 
 
+_SMALL_NUMBER = re.compile(r"[0-9]{1,4}")
+
+
 def quantity_values(params) -> dict[str, int]:
     """The quantities a poller sent back (`qty_<id>`), so a refresh keeps what the buyer typed."""
     values = {}
     for name, raw in params.items():
         raw = raw.strip()
-        if name.startswith("qty_") and raw.isdigit() and len(raw) <= 4:
+        if name.startswith("qty_") and _SMALL_NUMBER.fullmatch(raw):  # ASCII digits: str.isdigit() takes "²"
             values[name[4:]] = int(raw)
     return values
 
