@@ -9,7 +9,7 @@ test:
 
 lint:
 	.venv/bin/ruff check .
-	DJANGO_DEBUG=true .venv/bin/python manage.py makemigrations --check --dry-run
+	.venv/bin/python manage.py makemigrations --check --dry-run
 
 ci:
 	bash .ci/run

@@ -147,6 +147,15 @@ def test_a_production_shaped_environment_passes_the_start_up_checks():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
+def test_makemigrations_runs_on_the_development_defaults_with_debug_off():
+    """It writes files and serves nothing: `manage.py makemigrations --check` works on a fresh checkout."""
+    result = _run([sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"], _env())
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No changes detected" in result.stdout
+
+
 # --- The proxy's HTTPS header ---------------------------------------------------------------------
 
 
