@@ -11,7 +11,7 @@ def pytest_sessionstart(session):
     from django.conf import settings
 
     problems = []
-    if settings.DATABASES["default"]["ENGINE"] != "ticketing.postgresql":
+    if settings.DATABASES["default"]["ENGINE"] != "core.postgresql":
         problems.append("DATABASE_URL must point at PostgreSQL (e.g. postgres://postgres@127.0.0.1:5432/ticketing)")
     if not settings.REDIS_URL:
         problems.append("REDIS_URL must point at Redis (e.g. redis://127.0.0.1:6379/15)")

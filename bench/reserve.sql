@@ -1,6 +1,6 @@
 -- The transaction one reservation runs, as the server sends it (bookings.services.booking_reserve,
 -- one ticket, an event without a venue cap, the ticket type reserved in this process in the last
--- second: `_GuardedHold`). Its statements are prepared once per connection (ticketing.db.prepared;
+-- second: `_GuardedHold`). Its statements are prepared once per connection (core.db.prepared;
 -- pgbench keeps a client's variables from one transaction to the next, so the \if block runs
 -- once per connection), then each reservation is one simple query (`\;` joins statements into one
 -- compound command): BEGIN, the lock timeout, the ticket type locked, the event read again, the

@@ -19,9 +19,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from bookings.models import Ticket
+from core.tokens import api_tokens_create_many
 from events.models import Event, Organizer, TicketType
 from events.services import event_create, event_publish, ticket_type_create
-from ticketing.tokens import api_tokens_create_many
 
 PRICE = Decimal("49.00")
 _names = itertools.count(1)
@@ -34,7 +34,7 @@ def organizer() -> Organizer:
 def buyers(count: int) -> list[str]:
     """`count` buyer accounts (no usable password) and their API token keys.
 
-    The keys are stored as the project stores them (digests, ticketing/tokens.py). They are
+    The keys are stored as the project stores them (digests, core/tokens.py). They are
     40 hex characters, DRF's key format, and also written in plain to DRF's token table when
     the bench's settings install it (bench/settings.py): a commit from before hashed tokens
     (`bench/ab.py --base`) then authenticates the same buyers with the same keys.

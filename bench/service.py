@@ -17,9 +17,9 @@ from django.test.utils import CaptureQueriesContext
 
 from bench.stats import latency_summary
 from bookings.services import LineItem, booking_reserve, holds_expire
+from core.db import statement_sql
+from core.errors import DomainError, SoldOut
 from events.models import Event, TicketType
-from ticketing.db import statement_sql
-from ticketing.errors import DomainError, SoldOut
 
 EMAIL = "service@example.com"
 
@@ -102,7 +102,7 @@ def post_queries(event: Event, ticket_type: TicketType, token: str) -> dict:
     """The round trips of one POST /api/v1/bookings/ to PostgreSQL (Django test client, same settings), cold
     (token, event and ticket types not yet in this process) and warm: each captured statement as psycopg sent
     it, prepared statements written out (`statement_sql`). Django also logs "BEGIN" and "COMMIT" when it opens
-    and closes its transaction; with ticketing.postgresql those send nothing (the BEGIN travels with the first
+    and closes its transaction; with core.postgresql those send nothing (the BEGIN travels with the first
     statement, the COMMIT with the last), so they are left out."""
     client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {token}")
     body = {"event": str(event.pk), "items": [{"ticket_type": str(ticket_type.pk), "quantity": 1}],

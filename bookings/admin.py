@@ -24,11 +24,11 @@ from django.utils.translation import gettext_lazy
 from bookings.emails import booking_confirmation_send
 from bookings.models import Booking, Ticket
 from bookings.services import booking_cancel
+from core.errors import InvalidTransition
 from events import admin_views
 from events.admin_forms import run_for_each
 from events.admin_scoping import OrganizerScopedAdmin, OrganizerScopedInline
 from events.permissions import can_cancel_booking, can_refund_booking, can_resend_confirmation
-from ticketing.errors import InvalidTransition
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,7 @@ from bookings.models import Booking, Ticket
 from bookings.permissions import may_cancel_booking
 from bookings.selectors import BookingAccess, booking_get_access, booking_list_for_user
 from bookings.services import LineItem, booking_cancel, booking_reserve
-from events.permissions import event_visible_to
-from ticketing.api import (
+from core.api import (
     BookingsThrottle,
     Rendered,
     ScopedThrottleMixin,
@@ -27,9 +26,10 @@ from ticketing.api import (
     query_filters,
     validated,
 )
-from ticketing.api_schema import GUEST_LINK_EXPIRED, READ_ERRORS, WRITE_ERRORS
-from ticketing.client_ip import client_ip
-from ticketing.idempotency import idempotent
+from core.api_schema import GUEST_LINK_EXPIRED, READ_ERRORS, WRITE_ERRORS
+from core.client_ip import client_ip
+from core.idempotency import idempotent
+from events.permissions import event_visible_to
 
 TOKEN_PARAM = OpenApiParameter("token", str, description="The booking's access token (guest links).")
 # Booking routes: a token or a session, or none at all with the booking's `?token=` (guest links).
@@ -119,7 +119,7 @@ class BookingPermission(BasePermission):
     """
 
     message = "Only the booking's buyer or the event's organizer staff with the permission can do this."
-    reads_resource = True  # checked after the throttles (ticketing.api.ScopedThrottleMixin)
+    reads_resource = True  # checked after the throttles (core.api.ScopedThrottleMixin)
 
     def has_permission(self, request, view) -> bool:
         access = booking_access_of(request, view.kwargs["pk"])

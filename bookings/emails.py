@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from bookings.models import Booking, Ticket
-from ticketing.mail import send_once
+from core.mail import send_once
 
 
 def booking_url(booking: Booking) -> str:
@@ -34,7 +34,7 @@ def booking_confirmation_send(*, booking_id: uuid.UUID | str, force: bool = Fals
 
     The booking row alone is locked for a moment to claim the message
     (`confirmation_sent_at`); the message is built and handed to the mail server
-    after commit (`ticketing.mail.send_once`), so concurrent runs send one
+    after commit (`core.mail.send_once`), so concurrent runs send one
     message and a slow mail server holds no lock.
     """
     return send_once(model=Booking, pk=booking_id, sent_field="confirmation_sent_at", force=force,

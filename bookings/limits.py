@@ -40,9 +40,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from bookings.models import LIVE_STATUSES, Booking, Ticket
+from core.db import SQLRead, Statement
+from core.errors import AddressHoldLimitReached, HoldLimitReached, TicketLimitReached
 from events.models import Event
-from ticketing.db import SQLRead, Statement
-from ticketing.errors import AddressHoldLimitReached, HoldLimitReached, TicketLimitReached
 
 # Advisory lock key spaces (the first key of `pg_advisory_xact_lock(int, int)`): one per kind, so a
 # buyer's key never equals an address's, and the order "buyer, then address" is a real order.

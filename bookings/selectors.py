@@ -12,9 +12,9 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from bookings.models import Booking, Ticket
+from core.errors import GuestLinkExpired
 from events.models import Event, TicketType
 from events.permissions import can_view_bookings, organizer_ids
-from ticketing.errors import GuestLinkExpired
 
 
 @dataclass(frozen=True)

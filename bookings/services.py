@@ -37,8 +37,7 @@ from django.utils.translation import ngettext
 from bookings.limits import BuyerCheck, BuyerLimits, Usage, client_network
 from bookings.models import Booking, Ticket
 from bookings.selectors import booking_with_relations
-from events.models import Event, TicketType
-from ticketing.db import (
+from core.db import (
     PreparedQuery,
     SQLRead,
     Statement,
@@ -53,7 +52,7 @@ from ticketing.db import (
     update_statement,
     with_ctes,
 )
-from ticketing.errors import (
+from core.errors import (
     Busy,
     EventNotPublished,
     HoldExpired,
@@ -63,7 +62,8 @@ from ticketing.errors import (
     SalesClosed,
     SoldOut,
 )
-from ticketing.recent import RecentCopies
+from core.recent import RecentCopies
+from events.models import Event, TicketType
 
 # Reclaiming expired holds inside a reservation is bounded so a buyer never
 # pays for a big backlog; the sweeper (`holds_expire`) does the rest.
@@ -371,7 +371,7 @@ class _GuardedHold:
     sees what was committed while they were waited for, as in the locked path. The hot row is
     held for the server's part of one simple query, with no round trip to the client in
     between. The statements are prepared on the server once per connection
-    (`ticketing.db.prepared`, through `fetch_and_execute`).
+    (`core.db.prepared`, through `fetch_and_execute`).
 
     When nothing was written, the fresh rows that came back decide, as the locked path would
     decide on them: a rule's refusal, or `SoldOut` when short and the event has no lapsed hold

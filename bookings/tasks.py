@@ -5,7 +5,7 @@ import logging
 from celery import shared_task
 
 from bookings.services import holds_expire
-from ticketing.errors import Busy
+from core.errors import Busy
 
 logger = logging.getLogger(__name__)
 

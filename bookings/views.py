@@ -24,11 +24,11 @@ from bookings.models import Booking, Ticket
 from bookings.permissions import may_cancel_booking
 from bookings.selectors import BookingAccess, booking_get_access, booking_list_for_user
 from bookings.services import booking_cancel, booking_reserve
+from core.api import BookingsThrottle
+from core.client_ip import client_ip
+from core.errors import Busy, DomainError, GuestLinkExpired, SoldOut
+from core.site import busy_response, form_add_domain_error, throttled_response, token_query
 from events.views import ReservePanel, asks_email, event_page_context, quantity_values, visible_event_or_404
-from ticketing.api import BookingsThrottle
-from ticketing.client_ip import client_ip
-from ticketing.errors import Busy, DomainError, GuestLinkExpired, SoldOut
-from ticketing.site import busy_response, form_add_domain_error, throttled_response, token_query
 
 
 def booking_access_for_request(request: HttpRequest, pk) -> tuple[BookingAccess, str | None]:

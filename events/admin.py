@@ -22,6 +22,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from core.errors import DomainError
 from events import admin_views
 from events.admin_forms import (
     ServiceErrorsForm,
@@ -57,7 +58,6 @@ from events.services import (
     ticket_type_has_tickets,
     ticket_type_update,
 )
-from ticketing.errors import DomainError
 
 
 def _money(value, currency: str) -> str:

@@ -27,7 +27,7 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.utils.translation import gettext as _
 
-from ticketing.errors import DomainError
+from core.errors import DomainError
 
 
 class ServiceRejected(Exception):

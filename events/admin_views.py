@@ -284,8 +284,8 @@ def confirmation_page(model_admin, request, *, queryset, action: str | None, tit
 
 def run_cancel(model_admin, request, events: Iterable[Event], reason: str) -> None:
     """Cancel each event through `event_cancel_and_refund`; one message for the done, one per failure."""
+    from core.errors import DomainError
     from payments.services import event_cancel_and_refund
-    from ticketing.errors import DomainError
 
     done = refunds = 0
     for event in events:

@@ -14,6 +14,9 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticatedOrReadOnly
 from rest_framework.response import Response
 
+from core.api import MoneyField, Rendered, ScopedThrottleMixin, StrictInput, StrictQuery, query_filters, validated
+from core.api_schema import NOT_FOUND, READ_ERRORS, THROTTLED, WRITE_ERRORS
+from core.idempotency import idempotent
 from events.models import Event, Organizer, TicketType
 from events.permissions import (
     can_add_ticket_type,
@@ -38,9 +41,6 @@ from events.services import (
     ticket_type_delete,
     ticket_type_update,
 )
-from ticketing.api import MoneyField, Rendered, ScopedThrottleMixin, StrictInput, StrictQuery, query_filters, validated
-from ticketing.api_schema import NOT_FOUND, READ_ERRORS, THROTTLED, WRITE_ERRORS
-from ticketing.idempotency import idempotent
 
 # --- Serializers -----------------------------------------------------------------------------
 
@@ -213,7 +213,7 @@ class OrganizerPermission(BasePermission):
     """
 
     message = "Only the event's organizer staff with the permission can do this."
-    reads_resource = True  # checked after the throttles (ticketing.api.ScopedThrottleMixin)
+    reads_resource = True  # checked after the throttles (core.api.ScopedThrottleMixin)
 
     def has_permission(self, request, view) -> bool:
         check = view.organizer_checks.get(request.method)

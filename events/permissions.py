@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
+from core.db import PreparedQuery
+from core.recent import RecentCopies
 from events.models import Event, Organizer
-from ticketing.db import PreparedQuery
-from ticketing.recent import RecentCopies
 
 
 def organizer_ids(user) -> frozenset[int]:

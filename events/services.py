@@ -17,9 +17,9 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from core.db import locking_atomic
+from core.errors import CapacityConflict, HasSales, InvalidInput, InvalidTransition
 from events.models import Event, Organizer, TicketType
-from ticketing.db import locking_atomic
-from ticketing.errors import CapacityConflict, HasSales, InvalidInput, InvalidTransition
 
 # An organizer's own hoarding limits (bookings.limits); empty: the site's defaults.
 BUYER_LIMIT_FIELDS = ["max_holds_per_buyer", "max_holds_per_ip", "max_tickets_per_buyer"]

@@ -19,13 +19,13 @@ from bookings.api import (
     visible_booking,
 )
 from bookings.permissions import may_refund_booking, refund_by_organizer
+from core.api import PayThrottle, Rendered, ScopedThrottleMixin, StrictInput, validated
+from core.api_schema import DECLINED, GUEST_LINK_EXPIRED, READ_ERRORS, WRITE_ERRORS, ProblemSerializer
+from core.client_ip import client_ip
+from core.idempotency import idempotent
 from payments.gateway import CARD_NUMBER_PATTERN, CVC_PATTERN, Card
 from payments.models import Payment, Refund
 from payments.services import payment_authorize, refund_issue
-from ticketing.api import PayThrottle, Rendered, ScopedThrottleMixin, StrictInput, validated
-from ticketing.api_schema import DECLINED, GUEST_LINK_EXPIRED, READ_ERRORS, WRITE_ERRORS, ProblemSerializer
-from ticketing.client_ip import client_ip
-from ticketing.idempotency import idempotent
 
 
 class PaymentOutput(Rendered, serializers.ModelSerializer):

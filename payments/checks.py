@@ -1,5 +1,5 @@
 """Production safety of payments: the mock gateway is refused with DJANGO_DEBUG off unless allowed
-(see ticketing/checks.py)."""
+(see core/checks.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core import checks
 from django.utils.module_loading import import_string
 
-from ticketing.checks import PRODUCTION
+from core.checks import PRODUCTION
 
 
 @checks.register(PRODUCTION)

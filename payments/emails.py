@@ -9,8 +9,8 @@ from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
 from bookings.emails import booking_url
+from core.mail import send_once
 from payments.models import Refund
-from ticketing.mail import send_once
 
 
 def refund_confirmation_send(*, refund_id: uuid.UUID | str) -> bool:
@@ -18,7 +18,7 @@ def refund_confirmation_send(*, refund_id: uuid.UUID | str) -> bool:
 
     The refund row alone is locked for a moment to claim the message
     (`notified_at`); the message is built and handed to the mail server after
-    commit (`ticketing.mail.send_once`): no booking, event or refund stays
+    commit (`core.mail.send_once`): no booking, event or refund stays
     locked while the mail server works.
     """
     return send_once(model=Refund, pk=refund_id, sent_field="notified_at",

@@ -38,19 +38,8 @@ from bookings.services import (
     event_cancel,
     tickets_release_sold,
 )
-from events.models import Event
-from payments.gateway import Card, Declined, GatewayUnavailable, card_errors, get_gateway
-from payments.models import Payment, Refund
-from payments.selectors import (
-    REFUND_HOLDS_TICKETS,
-    bookings_awaiting_cancellation_refund,
-    payments_stuck_authorized,
-    refunds_stuck_pending,
-    stuck_cutoff,
-    tickets_in_refunds,
-)
-from ticketing.db import locking_atomic
-from ticketing.errors import (
+from core.db import locking_atomic
+from core.errors import (
     AlreadyRefunded,
     Busy,
     DomainError,
@@ -63,6 +52,17 @@ from ticketing.errors import (
     PaymentUnavailable,
     RefundWindowClosed,
     TooManyDeclines,
+)
+from events.models import Event
+from payments.gateway import Card, Declined, GatewayUnavailable, card_errors, get_gateway
+from payments.models import Payment, Refund
+from payments.selectors import (
+    REFUND_HOLDS_TICKETS,
+    bookings_awaiting_cancellation_refund,
+    payments_stuck_authorized,
+    refunds_stuck_pending,
+    stuck_cutoff,
+    tickets_in_refunds,
 )
 
 logger = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def payment_authorize(*, booking: Booking, card: Card, client_ip: str | None = N
     Card testing is bounded twice. A booking's `PAYMENT_DECLINES_PER_BOOKING`-th
     decline releases its hold (`booking_cancel`), and it and every later attempt
     raise `TooManyDeclines`. A client address (`client_ip`, from
-    `ticketing.client_ip.client_ip` at each door) with
+    `core.client_ip.client_ip` at each door) with
     `PAYMENT_DECLINES_PER_IP_PER_HOUR` declines in the current clock hour is
     refused before the gateway is called (`PaymentAttemptsExceeded`, with
     `retry_after`); callers without an address (internal ones) skip that limit.

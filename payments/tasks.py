@@ -4,9 +4,9 @@ import logging
 
 from celery import shared_task
 
+from core.errors import Busy
 from payments.gateway import GatewayUnavailable
 from payments.services import CapturePending, payment_capture, payments_reconcile, refund_process
-from ticketing.errors import Busy
 
 logger = logging.getLogger(__name__)
 

@@ -27,13 +27,13 @@ from bookings.views import (
     booking_url,
     ticket_qr_svg,
 )
+from core.api import PayThrottle
+from core.client_ip import client_ip
+from core.errors import Busy, DomainError, HoldExpired, InvalidTransition, PaymentAttemptsExceeded, TooManyDeclines
+from core.site import busy_response, form_add_domain_error, throttled_response, token_query
 from payments.forms import PaymentForm
 from payments.models import Payment, Refund
 from payments.services import payment_authorize, refund_issue
-from ticketing.api import PayThrottle
-from ticketing.client_ip import client_ip
-from ticketing.errors import Busy, DomainError, HoldExpired, InvalidTransition, PaymentAttemptsExceeded, TooManyDeclines
-from ticketing.site import busy_response, form_add_domain_error, throttled_response, token_query
 
 
 def booking_page_context(booking: Booking, token: str | None, *, pay_form: PaymentForm | None = None,

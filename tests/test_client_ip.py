@@ -1,4 +1,4 @@
-"""The client address every door uses (ticketing/client_ip.py): throttles, idempotency scopes, login lockout.
+"""The client address every door uses (core/client_ip.py): throttles, idempotency scopes, login lockout.
 
 With `TRUSTED_PROXY_COUNT=0` (the default) the address is the socket peer
 (`REMOTE_ADDR`) and `X-Forwarded-For` is ignored, so a client cannot pick its
@@ -13,8 +13,8 @@ from django.conf import settings as django_settings
 from django.test import Client, RequestFactory
 from rest_framework.test import APIClient
 
+from core.client_ip import client_ip
 from events.tests.factories import EventFactory, TicketTypeFactory, UserFactory
-from ticketing.client_ip import client_ip
 
 PROXY = "10.0.0.2"
 
@@ -69,7 +69,7 @@ def test_a_missing_peer_address_is_empty(settings):
 
 
 def test_drf_and_axes_are_wired_to_the_same_setting_and_function():
-    assert django_settings.AXES_CLIENT_IP_CALLABLE == "ticketing.client_ip.client_ip"
+    assert django_settings.AXES_CLIENT_IP_CALLABLE == "core.client_ip.client_ip"
     assert django_settings.REST_FRAMEWORK["NUM_PROXIES"] == django_settings.TRUSTED_PROXY_COUNT
 
 

@@ -1,4 +1,4 @@
-"""The Content-Security-Policy header (django-csp, ticketing/csp.py) and the templates it relies on: no inline
+"""The Content-Security-Policy header (django-csp, core/csp.py) and the templates it relies on: no inline
 scripts or styles anywhere. tests/browser/test_pages_under_csp.py checks that the pages work under it in Chromium."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from csp.middleware import CSPMiddleware as DjangoCSPMiddleware
 from django.http import HttpResponse
 from django.test import RequestFactory
 
-from ticketing.csp import CSPMiddleware
+from core.csp import CSPMiddleware
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""ticketing.db: queries compiled once, and the lock timeout set with a transaction's first statement."""
+"""core.db: queries compiled once, and the lock timeout set with a transaction's first statement."""
 
 import uuid
 from datetime import timedelta
@@ -8,9 +8,9 @@ from django.db import connection
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
+from core.db import PreparedQuery, guarded, insert_statement, locking_atomic, update_statement, with_ctes
 from events.models import Event, TicketType
 from events.tests.factories import EventFactory, TicketTypeFactory
-from ticketing.db import PreparedQuery, guarded, insert_statement, locking_atomic, update_statement, with_ctes
 
 pytestmark = pytest.mark.django_db
 
@@ -144,7 +144,7 @@ def test_locking_atomic_sets_the_lock_timeout_with_its_first_statement(settings,
 def test_a_409_is_not_logged_as_a_warning_but_other_client_errors_are(caplog):
     import logging
 
-    from ticketing.logs import NotAConflict
+    from core.logs import NotAConflict
 
     conflict = logging.LogRecord("django.request", logging.WARNING, __file__, 1, "Conflict: /x", None, None)
     conflict.status_code = 409

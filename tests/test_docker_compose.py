@@ -128,7 +128,7 @@ def test_the_health_endpoint_answers_the_healthcheck(client, settings):
 
 
 def test_the_demo_shape_allows_console_mail_and_the_mock_gateway_visibly_and_needs_a_real_key():
-    """Debug is off, so the app refuses development defaults (ticketing/checks.py): the demo allows its mail
+    """Debug is off, so the app refuses development defaults (core/checks.py): the demo allows its mail
     to the console and the mock gateway out loud, and a missing secret key stops `docker compose` itself."""
     env = SERVICES["web"]["environment"]
     assert env["EMAIL_ALLOW_CONSOLE"] == "${EMAIL_ALLOW_CONSOLE:-true}"

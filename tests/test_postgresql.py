@@ -1,5 +1,5 @@
-"""ticketing.postgresql: Django's backend with a transaction's BEGIN sent with its first statement and
-a health check without a round trip; and ticketing.db's reads and writes sent together.
+"""core.postgresql: Django's backend with a transaction's BEGIN sent with its first statement and
+a health check without a round trip; and core.db's reads and writes sent together.
 
 These tests run on real transactions (`transaction=True`): the test's own transaction would
 otherwise be the one every statement joins.
@@ -17,8 +17,7 @@ from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 from psycopg.pq import TransactionStatus
 
-from events.models import Organizer
-from ticketing.db import (
+from core.db import (
     PreparedQuery,
     execute_together,
     fetch_and_execute,
@@ -29,7 +28,8 @@ from ticketing.db import (
     statement_sql,
     with_ctes,
 )
-from ticketing.postgresql.base import _begin_statement
+from core.postgresql.base import _begin_statement
+from events.models import Organizer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -62,8 +62,8 @@ def organizer(name: str, **fields) -> Organizer:
 
 
 def test_the_backend_is_in_use():
-    assert settings.DATABASES["default"]["ENGINE"] == "ticketing.postgresql"
-    assert type(connections["default"]).__module__ == "ticketing.postgresql.base"
+    assert settings.DATABASES["default"]["ENGINE"] == "core.postgresql"
+    assert type(connections["default"]).__module__ == "core.postgresql.base"
 
 
 def test_a_transaction_opens_with_its_first_statement_in_the_same_round_trip():
@@ -142,7 +142,7 @@ def test_a_failing_first_statement_leaves_a_usable_connection():
     assert Organizer.objects.count() == 0
 
 
-# --- ticketing.db on real transactions ---------------------------------------------------------
+# --- core.db on real transactions ---------------------------------------------------------
 
 
 def test_writes_can_commit_in_their_own_round_trip_when_the_block_is_the_outermost():
@@ -208,7 +208,7 @@ def test_reads_and_a_write_go_out_in_one_round_trip_and_can_commit_with_it():
     assert statement.endswith("FROM w0; COMMIT")
 
 
-# --- statements prepared on the server (ticketing.db.prepared) ------------------------------------
+# --- statements prepared on the server (core.db.prepared) ------------------------------------
 
 
 @pytest.fixture

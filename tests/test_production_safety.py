@@ -17,7 +17,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.views.debug import ExceptionReporter
 
-from ticketing.checks import PRODUCTION, refuse_unsafe_start
+from core.checks import PRODUCTION, refuse_unsafe_start
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -212,7 +212,7 @@ class _Reports(logging.Handler):
 @pytest.fixture
 def reports():
     handler = _Reports()
-    loggers = [logging.getLogger(name) for name in ("django.request", "ticketing.api")]
+    loggers = [logging.getLogger(name) for name in ("django.request", "core.api")]
     for logger in loggers:
         logger.addHandler(handler)
     yield handler
@@ -236,8 +236,8 @@ def test_an_api_payment_that_fails_unexpectedly_reports_no_card_number(reports, 
     from rest_framework.test import APIClient
 
     from bookings.tests.factories import make_booking
+    from core.tokens import api_token_create
     from events.tests.factories import TicketTypeFactory, UserFactory
-    from ticketing.tokens import api_token_create
 
     buyer = UserFactory()
     booking = make_booking(items=[(TicketTypeFactory(), 1)], buyer=buyer, email=buyer.email)

@@ -10,11 +10,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bookings import api as bookings_api
+from core.api import JSONParser, LoginThrottle, ScopedThrottleMixin, StrictInput, not_found, validated
+from core.api_schema import READ_ERRORS, token_response
+from core.tokens import api_token_login
 from events import api as events_api
 from payments import api as payments_api
-from ticketing.api import JSONParser, LoginThrottle, ScopedThrottleMixin, StrictInput, not_found, validated
-from ticketing.api_schema import READ_ERRORS, token_response
-from ticketing.tokens import api_token_login
 
 
 @method_decorator(sensitive_post_parameters("password"), name="dispatch")

@@ -14,7 +14,7 @@ app.autodiscover_tasks()
 @signals.worker_init.connect
 @signals.beat_init.connect
 def _refuse_unsafe_start(**kwargs) -> None:
-    """With DJANGO_DEBUG off, a worker or beat does not start on development defaults (ticketing/checks.py).
+    """With DJANGO_DEBUG off, a worker or beat does not start on development defaults (core/checks.py).
 
     Celery logs and ignores an exception raised by a signal handler, so the refusal is an exit, its
     reason written to the real stderr (beat has sent its own to the log by then).
@@ -25,7 +25,7 @@ def _refuse_unsafe_start(**kwargs) -> None:
     from django.core.exceptions import ImproperlyConfigured
 
     django.setup()
-    from ticketing.checks import refuse_unsafe_start
+    from core.checks import refuse_unsafe_start
 
     try:
         refuse_unsafe_start()

@@ -42,7 +42,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "axes",
     "csp",
-    "ticketing.apps.TicketingConfig",
+    "core.apps.CoreConfig",
     "events",
     "bookings",
     "payments",
@@ -51,8 +51,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # Content-Security-Policy (django-csp) on every response but static files: ticketing/csp.py.
-    "ticketing.csp.CSPMiddleware",
+    # Content-Security-Policy (django-csp) on every response but static files: core/csp.py.
+    "core.csp.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -102,18 +102,18 @@ else:
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # Django's backend, with a transaction's BEGIN sent with its first statement (one round
         # trip less per transaction) and a health check that polls the socket instead of
-        # querying: ticketing/postgresql/base.py.
-        DATABASES["default"]["ENGINE"] = "ticketing.postgresql"
+        # querying: core/postgresql/base.py.
+        DATABASES["default"]["ENGINE"] = "core.postgresql"
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     # A kept connection is checked before each request's first query, so a connection the database
-    # dropped is replaced instead of failing a request: ticketing.postgresql polls its socket and
+    # dropped is replaced instead of failing a request: core.postgresql polls its socket and
     # sends Django's trivial query only when the server has sent something (no round trip
     # otherwise); off, each worker fails one request after a database restart.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
 
 # The hot path's statements (a reservation's) are prepared once per connection on PostgreSQL and
 # then only EXECUTEd, so the server parses and plans them once instead of on every request
-# (ticketing/db.py). Off for a connection pooler that does not keep sessions (PgBouncer in
+# (core/db.py). Off for a connection pooler that does not keep sessions (PgBouncer in
 # transaction mode), where a statement prepared on one server connection is unknown on the next.
 DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 
@@ -154,7 +154,7 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "bookings:mine"
 LOGOUT_REDIRECT_URL = "events:list"
 # A refused CSRF check renders the site's page instead of Django's plain one.
-CSRF_FAILURE_VIEW = "ticketing.site.csrf_failure"
+CSRF_FAILURE_VIEW = "core.site.csrf_failure"
 
 # Brute-force protection (django-axes): once one username has failed to log in
 # AXES_FAILURE_LIMIT times from one IP address (failures count while each
@@ -164,7 +164,7 @@ CSRF_FAILURE_VIEW = "ticketing.site.csrf_failure"
 # nothing about which accounts exist. Every login that authenticates with the
 # request is covered: the admin, the site and the API token endpoint. Unlock
 # early with `manage.py axes_reset_username <name>`. The IP is the one every
-# door uses (ticketing/client_ip.py, TRUSTED_PROXY_COUNT below).
+# door uses (core/client_ip.py, TRUSTED_PROXY_COUNT below).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -175,13 +175,13 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
 AXES_VERBOSE = False  # no banner on every start; lockouts are still logged
-AXES_CLIENT_IP_CALLABLE = "ticketing.client_ip.client_ip"
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_ip"
 
 # How many reverse proxies stand in front of the application, each appending the address it
 # received the request from to X-Forwarded-For. 0: the header is ignored and the client is the
 # socket peer (REMOTE_ADDR); N: the N-th address from the right. Throttles, idempotency scopes, the
 # login lockout and the payment limits all read the client address through
-# ticketing.client_ip.client_ip; DRF's NUM_PROXIES is the same number. Set it to exactly the number
+# core.client_ip.client_ip; DRF's NUM_PROXIES is the same number. Set it to exactly the number
 # of proxies: more lets a client choose its address, fewer makes clients share one.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
@@ -219,7 +219,7 @@ STORAGES = {
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 # With DJANGO_DEBUG off the app refuses to start on console e-mail (which sends buyers nothing)
-# unless this says it is meant (a demo): ticketing/checks.py.
+# unless this says it is meant (a demo): core/checks.py.
 EMAIL_ALLOW_CONSOLE = env.bool("EMAIL_ALLOW_CONSOLE", default=False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="tickets@localhost")
 
@@ -287,7 +287,7 @@ PAYMENT_CAPTURE_DELAY_SECONDS = env.int("PAYMENT_CAPTURE_DELAY_SECONDS", default
 # `payments_reconcile`.
 PAYMENT_STUCK_AFTER_SECONDS = env.int("PAYMENT_STUCK_AFTER_SECONDS", default=120)
 # Card testing: a booking's hold is released after this many declined payments (0: no limit), and a
-# client address (ticketing/client_ip.py) with this many declines in the current clock hour is refused
+# client address (core/client_ip.py) with this many declines in the current clock hour is refused
 # before the gateway is called (0: no limit).
 PAYMENT_DECLINES_PER_BOOKING = env.int("PAYMENT_DECLINES_PER_BOOKING", default=5)
 PAYMENT_DECLINES_PER_IP_PER_HOUR = env.int("PAYMENT_DECLINES_PER_IP_PER_HOUR", default=20)
@@ -330,12 +330,12 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 25},
     },
     "api-tokens-purge": {
-        "task": "ticketing.tasks.api_tokens_purge_task",
+        "task": "core.tasks.api_tokens_purge_task",
         "schedule": timedelta(hours=1),
         "options": {"expires": 3000},
     },
     "idempotency-keys-purge": {
-        "task": "ticketing.tasks.idempotency_keys_purge_task",
+        "task": "core.tasks.idempotency_keys_purge_task",
         "schedule": timedelta(hours=1),
         "options": {"expires": 3000},
     },
@@ -395,22 +395,22 @@ API_THROTTLE_RATES = _throttle_rates(env("API_THROTTLE_RATES", default=""))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "ticketing.api.CachedTokenAuthentication",
+        "core.api.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["ticketing.api.JSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "ticketing.api.Pagination",
+    "DEFAULT_PARSER_CLASSES": ["core.api.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "core.api.Pagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "ticketing.api.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "ticketing.api_schema.AutoSchema",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.api_schema.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": (
-        ["ticketing.api.IPRateThrottle", "ticketing.api.AnonRateThrottle", "ticketing.api.UserRateThrottle"]
+        ["core.api.IPRateThrottle", "core.api.AnonRateThrottle", "core.api.UserRateThrottle"]
         if API_THROTTLE_RATES is not None else []
     ),
     "DEFAULT_THROTTLE_RATES": API_THROTTLE_RATES or {},
-    # The project's throttles read ticketing.client_ip; DRF's own get_ident agrees with it.
+    # The project's throttles read core.client_ip; DRF's own get_ident agrees with it.
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "COERCE_DECIMAL_TO_STRING": True,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -424,10 +424,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    # OpenAPI links from each create to the reads and actions on what it created (ticketing/api_schema.py).
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "ticketing.api_schema.add_links"],
+    # OpenAPI links from each create to the reads and actions on what it created (core/api_schema.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.api_schema.add_links"],
     # Docstrings of the API plumbing describe the implementation: never descriptions in the schema.
-    "GET_LIB_DOC_EXCLUDES": "ticketing.api_schema.doc_excludes",
+    "GET_LIB_DOC_EXCLUDES": "core.api_schema.doc_excludes",
     "ENUM_NAME_OVERRIDES": {
         "EventStatusEnum": "events.models.Event.Status",
         "BookingStatusEnum": "bookings.models.Booking.Status",
@@ -436,7 +436,7 @@ SPECTACULAR_SETTINGS = {
         "RefundStatusEnum": "payments.models.Refund.Status",
     },
 }
-# API tokens (django-rest-knox, ticketing/tokens.py): `POST /api/v1/auth/token/` issues a new
+# API tokens (django-rest-knox, core/tokens.py): `POST /api/v1/auth/token/` issues a new
 # token per login; only a digest of it is stored. Tokens expire API_TOKEN_TTL_HOURS after
 # they were issued (unset: never); a user keeps the newest API_TOKEN_LIMIT_PER_USER of them
 # (older ones are revoked); changing or resetting the password revokes all of them.
@@ -456,10 +456,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"not_a_conflict": {"()": "ticketing.logs.NotAConflict"}},
+    "filters": {"not_a_conflict": {"()": "core.logs.NotAConflict"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    # django-axes logs every login at INFO; lockouts are WARNING. A 409 is no warning (ticketing/logs.py).
+    # django-axes logs every login at INFO; lockouts are WARNING. A 409 is no warning (core/logs.py).
     "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"},
                 "django.request": {"filters": ["not_a_conflict"]}},
 }

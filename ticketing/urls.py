@@ -6,8 +6,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from bookings.urls import urlpatterns as booking_pages
+from core.accounts import SignupView
 from payments.urls import urlpatterns as payment_pages
-from ticketing.accounts import SignupView
 
 
 def healthz(request):

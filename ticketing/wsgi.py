@@ -15,7 +15,7 @@ os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'ticketing.settings')
 
 application = get_wsgi_application()
 
-# With DJANGO_DEBUG off, refuse to serve on development defaults (ticketing/checks.py).
-from ticketing.checks import refuse_unsafe_start  # noqa: E402 - after Django is set up
+# With DJANGO_DEBUG off, refuse to serve on development defaults (core/checks.py).
+from core.checks import refuse_unsafe_start  # noqa: E402 - after Django is set up
 
 refuse_unsafe_start()

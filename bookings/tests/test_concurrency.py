@@ -21,10 +21,10 @@ from bookings.models import Booking, Ticket
 from bookings.services import LineItem, booking_cancel, booking_reserve, holds_expire
 from bookings.tests.conftest import assert_bookings_match_tickets, assert_inventory_consistent
 from bookings.tests.factories import make_booking, new_email
+from core import db
+from core.errors import Busy, InvalidTransition, SoldOut
 from events.models import Event, TicketType
 from events.tests.factories import EventFactory, TicketTypeFactory
-from ticketing import db
-from ticketing.errors import Busy, InvalidTransition, SoldOut
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

@@ -22,16 +22,16 @@ from bookings.services import LineItem, booking_cancel, booking_reserve, holds_e
 from bookings.tests.conftest import assert_inventory_consistent
 from bookings.tests.factories import make_booking, new_email
 from bookings.tests.test_services import FreshCopies, path, read_here, sent  # noqa: F401 - `path` is autouse
-from events.models import Event
-from events.tests.factories import EventFactory, TicketTypeFactory, UserFactory
-from ticketing.db import _numbered as numbered
-from ticketing.errors import (
+from core.db import _numbered as numbered
+from core.errors import (
     AddressHoldLimitReached,
     HoldLimitReached,
     InvalidInput,
     LimitExceeded,
     TicketLimitReached,
 )
+from events.models import Event
+from events.tests.factories import EventFactory, TicketTypeFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

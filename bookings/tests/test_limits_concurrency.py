@@ -16,9 +16,9 @@ from bookings.services import LineItem, booking_reserve
 from bookings.tests.conftest import assert_bookings_match_tickets, assert_inventory_consistent
 from bookings.tests.factories import new_email
 from bookings.tests.test_concurrency import JOIN_TIMEOUT, run_together, unexpected
+from core.errors import AddressHoldLimitReached, HoldLimitReached, TicketLimitReached
 from events.models import TicketType
 from events.tests.factories import EventFactory, TicketTypeFactory, UserFactory
-from ticketing.errors import AddressHoldLimitReached, HoldLimitReached, TicketLimitReached
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

@@ -28,10 +28,10 @@ from bookings.services import (
 )
 from bookings.tests.conftest import assert_bookings_match_tickets, assert_inventory_consistent
 from bookings.tests.factories import make_booking
+from core.errors import Busy, HasSales, InvalidTransition
 from events.models import Event, TicketType
 from events.services import event_delete, event_update, ticket_type_update
 from events.tests.factories import TicketTypeFactory
-from ticketing.errors import Busy, HasSales, InvalidTransition
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -22,11 +22,9 @@ from bookings.services import (
 )
 from bookings.tests.conftest import assert_bookings_match_tickets, assert_inventory_consistent
 from bookings.tests.factories import make_booking, new_email
-from events.models import Event, TicketType
-from events.tests.factories import EventFactory, TicketTypeFactory, UserFactory
-from ticketing.db import _numbered as numbered
-from ticketing.db import statement_sql
-from ticketing.errors import (
+from core.db import _numbered as numbered
+from core.db import statement_sql
+from core.errors import (
     EventNotPublished,
     HoldExpired,
     InvalidInput,
@@ -35,6 +33,8 @@ from ticketing.errors import (
     SalesClosed,
     SoldOut,
 )
+from events.models import Event, TicketType
+from events.tests.factories import EventFactory, TicketTypeFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -45,9 +45,9 @@ from bookings.services import (
 )
 from bookings.tests.conftest import assert_bookings_match_tickets, assert_inventory_consistent
 from bookings.tests.factories import new_email
+from core.errors import HoldExpired, InvalidInput, InvalidTransition, LimitExceeded, SoldOut
 from events.models import Event, TicketType
 from events.tests.factories import EventFactory, TicketTypeFactory
-from ticketing.errors import HoldExpired, InvalidInput, InvalidTransition, LimitExceeded, SoldOut
 
 START = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 S = Booking.Status

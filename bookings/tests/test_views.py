@@ -13,13 +13,13 @@ from django.urls import reverse
 
 from bookings.models import Booking, Ticket
 from bookings.tests.factories import make_booking
+from core.errors import Busy
 from events.tests.factories import EventFactory, TicketTypeFactory, UserFactory
 from events.tests.pages import page, title
 from payments.gateway import Declined
 from payments.models import Payment, Refund
 from payments.services import payment_capture
 from payments.views import BookingPayView
-from ticketing.errors import Busy
 
 pytestmark = pytest.mark.django_db
 

@@ -13,9 +13,9 @@ from rest_framework.test import APIClient
 
 from bookings.models import Booking, Ticket
 from bookings.tests.factories import make_booking
+from core.tokens import api_token_create
 from events.tests.factories import EventFactory, TicketTypeFactory, UserFactory
 from events.tests.pages import page, title
-from ticketing.tokens import api_token_create
 
 pytestmark = pytest.mark.django_db
 

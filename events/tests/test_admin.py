@@ -274,7 +274,7 @@ def test_adding_an_event_with_a_ticket_type_creates_a_draft_through_the_services
 
 
 def test_a_ticket_type_the_service_refuses_undoes_the_new_event_too(client_x, x, monkeypatch):
-    from ticketing.errors import InvalidInput
+    from core.errors import InvalidInput
 
     def refuse(*, event, **fields):
         message = "Sales must end after they start."
@@ -406,7 +406,7 @@ def test_ticket_type_admin_deletes_only_unbooked_types_through_the_service(clien
 
 
 def test_a_deletion_the_service_refuses_at_the_last_moment_is_a_message(client_x, x, monkeypatch):
-    from ticketing.errors import HasSales
+    from core.errors import HasSales
 
     empty = EventFactory(organizer=x.organizer, status=Event.Status.DRAFT)
 

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from bookings.models import Booking
 from bookings.tests.factories import make_booking
+from core.errors import CapacityConflict, HasSales, InvalidInput, InvalidTransition
 from events.models import Event, TicketType
 from events.services import (
     event_create,
@@ -18,7 +19,6 @@ from events.services import (
     ticket_type_update,
 )
 from events.tests.factories import EventFactory, OrganizerFactory, TicketTypeFactory
-from ticketing.errors import CapacityConflict, HasSales, InvalidInput, InvalidTransition
 
 pytestmark = pytest.mark.django_db
 

@@ -12,10 +12,10 @@ from django.utils import timezone
 
 from bookings.models import Booking
 from bookings.tests.factories import make_booking
+from core.errors import Busy
 from events.models import Event, TicketType
 from events.tests.factories import EventFactory, TicketTypeFactory, UserFactory
 from events.tests.pages import page, title
-from ticketing.errors import Busy
 
 pytestmark = pytest.mark.django_db
 

@@ -42,7 +42,7 @@ from django.db import connections
 from django.db.backends.signals import connection_created
 from django.db.transaction import Atomic
 
-from ticketing.db import statement_sql
+from core.db import statement_sql
 
 LOCK_ORDER = ("events.Event", "events.TicketType", "bookings.Booking", "payments.Payment", "payments.Refund")
 GATEWAY_OPERATIONS = ("authorize", "capture", "void", "refund")

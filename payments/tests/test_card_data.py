@@ -19,11 +19,11 @@ from rest_framework.test import APIClient
 
 from bookings.models import Booking, Ticket
 from bookings.tests.factories import make_booking
+from core.errors import PaymentDeclined
 from events.tests.factories import TicketTypeFactory
 from payments.gateway import Card
 from payments.models import MockCharge, Payment, Refund
 from payments.services import payment_authorize, refund_issue
-from ticketing.errors import PaymentDeclined
 
 pytestmark = pytest.mark.django_db(transaction=True)  # real commits: the tasks run on commit, as in production
 

@@ -17,6 +17,7 @@ from django.db import connection
 
 from bookings.models import Booking, Ticket
 from bookings.tests.factories import make_booking
+from core.errors import Busy, PaymentAttemptsExceeded, PaymentDeclined, PaymentUnavailable, TooManyDeclines
 from events.tests.factories import EventFactory, TicketTypeFactory
 from payments import services
 from payments.gateway import GatewayUnavailable
@@ -24,7 +25,6 @@ from payments.mock_gateway import MockGateway
 from payments.models import MockCharge, Payment
 from payments.services import payment_authorize
 from payments.tests.conftest import card
-from ticketing.errors import Busy, PaymentAttemptsExceeded, PaymentDeclined, PaymentUnavailable, TooManyDeclines
 
 DECLINED = "4000000000000002"
 INSUFFICIENT = "4000000000009995"

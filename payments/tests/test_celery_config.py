@@ -15,7 +15,7 @@ from payments.services import payment_authorize, refund_issue
 from payments.tests.conftest import card
 from ticketing.celery import app
 
-PROJECT_APPS = ("bookings.", "payments.", "events.", "ticketing.")
+PROJECT_APPS = ("bookings.", "payments.", "events.", "core.")
 
 
 def project_tasks() -> dict:

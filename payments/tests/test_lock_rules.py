@@ -29,6 +29,7 @@ from bookings.services import (
 )
 from bookings.tests.conftest import assert_inventory_consistent
 from bookings.tests.factories import make_booking
+from core.db import update_statement, with_ctes
 from events.models import Event, TicketType
 from events.services import (
     event_delete,
@@ -51,7 +52,6 @@ from payments.services import (
 )
 from payments.tests.conftest import card
 from payments.tests.lock_rules import LockRuleBroken, lock_rules, tables_locked
-from ticketing.db import update_statement, with_ctes
 
 EVENT, TYPE, BOOKING, PAYMENT, REFUND = (
     "events_event", "events_tickettype", "bookings_booking", "payments_payment", "payments_refund")

@@ -12,13 +12,13 @@ from hypothesis import strategies as st
 from bookings.models import Booking, Ticket
 from bookings.selectors import inventory_mismatches
 from bookings.services import LineItem, booking_reserve
+from core.errors import InvalidInput, InvalidTransition
 from events.tests.factories import EventFactory, TicketTypeFactory
 from payments.gateway import Declined
 from payments.mock_gateway import MockGateway
 from payments.models import MockCharge, Payment, Refund
 from payments.services import payment_authorize, payment_capture, refund_issue, refund_process, refund_retry
 from payments.tests.conftest import card
-from ticketing.errors import InvalidInput, InvalidTransition
 
 operation = st.one_of(
     st.tuples(st.just("issue"), st.sets(st.integers(0, 5), max_size=6)),

@@ -15,6 +15,7 @@ import pytest
 from django.utils import timezone
 
 from bookings.models import Booking, Ticket
+from core.errors import DomainError
 from events.tests.factories import TicketTypeFactory
 from payments.gateway import Declined
 from payments.mock_gateway import MockGateway
@@ -22,7 +23,6 @@ from payments.models import MockCharge, MockOperation, Payment, Refund
 from payments.selectors import refunds_failed_unretried, refunds_needing_attention
 from payments.services import payments_reconcile, refund_issue, refund_process, refund_retry, refundable_amount
 from payments.tests.test_services import counters, paid_booking
-from ticketing.errors import DomainError
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,6 +9,14 @@ from django.utils import timezone
 from bookings.models import Booking, Ticket
 from bookings.services import holds_expire
 from bookings.tests.factories import make_booking
+from core.errors import (
+    HoldExpired,
+    InvalidInput,
+    InvalidTransition,
+    LimitExceeded,
+    PaymentDeclined,
+    PaymentUnavailable,
+)
 from events.models import Event
 from events.tests.factories import TicketTypeFactory
 from payments.gateway import GatewayUnavailable
@@ -25,14 +33,6 @@ from payments.services import (
     refund_retry,
 )
 from payments.tests.conftest import card
-from ticketing.errors import (
-    HoldExpired,
-    InvalidInput,
-    InvalidTransition,
-    LimitExceeded,
-    PaymentDeclined,
-    PaymentUnavailable,
-)
 
 # Real commits: queued tasks run (eagerly) when the service's transaction commits, as in production.
 pytestmark = pytest.mark.django_db(transaction=True)

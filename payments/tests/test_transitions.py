@@ -4,10 +4,10 @@ import pytest
 from django.db import transaction
 
 from bookings.tests.factories import make_booking
+from core.errors import InvalidTransition
 from events.tests.factories import TicketTypeFactory
 from payments.models import Payment, Refund
 from payments.services import PAYMENT_TRANSITIONS, _payment_transition, _refund_transition
-from ticketing.errors import InvalidTransition
 
 pytestmark = pytest.mark.django_db
 

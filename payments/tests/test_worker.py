@@ -78,7 +78,7 @@ class Worker:
             "CELERY_BROKER_URL": app.conf.broker_url,
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "EMAIL_URL": f"filemail:///{directory / 'mail'}",  # another process: mail to files (4 slashes: absolute)
-            # Debug off, as in production: a real-looking key and the mock gateway allowed (ticketing/checks.py).
+            # Debug off, as in production: a real-looking key and the mock gateway allowed (core/checks.py).
             "DJANGO_SECRET_KEY": "worker-test-" + secrets.token_urlsafe(40),
             "PAYMENT_GATEWAY_ALLOW_MOCK": "true",
             **extra_env,

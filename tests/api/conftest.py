@@ -14,9 +14,9 @@ from rest_framework.test import APIClient
 
 from bookings.models import Booking
 from bookings.tests.factories import make_booking
+from core.tokens import api_token_create
 from payments.services import payment_authorize, payment_capture
 from payments.tests.conftest import card
-from ticketing.tokens import api_token_create
 
 MONEY = re.compile(r"^-?\d+\.\d{2}$")
 

@@ -5,7 +5,7 @@ reason about the caller or the state (401, 403, 404, 409, 429). Some operations 
 JSON schema can state, answered 400 with field errors (DESIGN.md section 3): those operations may
 answer 400 to schema-valid input, and `refused_only_for_rules_beyond_the_schema` checks that such a
 400 names only the fields of those rules. Any other field is a constraint the server enforces and the
-schema does not declare: fix the schema (ticketing/api_schema.py, the serializers), not this list.
+schema does not declare: fix the schema (core/api_schema.py, the serializers), not this list.
 
 Plain data and functions, no registration: the CLI's hooks file registers the check and the hook,
 the in-process test passes them itself.
@@ -80,7 +80,7 @@ def refused_only_for_rules_beyond_the_schema(ctx, response, case):
 # most POSTs would be that refusal and the logic behind them untested: each valid key drawn is made
 # unique (a counter appended; schemathesis's advice for fields that must be unique). Invalid keys (the
 # cases about the header itself) are sent as drawn.
-VALID_KEY = re.compile(r"^[!-~](?:[ -~]{0,253}[!-~])?$")  # ticketing.idempotency.KEY_PATTERN
+VALID_KEY = re.compile(r"^[!-~](?:[ -~]{0,253}[!-~])?$")  # core.idempotency.KEY_PATTERN
 _requests = itertools.count(1)
 
 

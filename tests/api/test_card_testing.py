@@ -2,7 +2,7 @@
 
 Per booking: 409 `too_many_declines` (the hold is released); per client
 address and hour: 429 `payment_attempts_exceeded` with `Retry-After`. The
-address is `ticketing.client_ip.client_ip`, so a forged X-Forwarded-For
+address is `core.client_ip.client_ip`, so a forged X-Forwarded-For
 changes nothing.
 """
 

@@ -19,10 +19,10 @@ from knox.models import AuthToken
 from bookings.models import Booking, Ticket
 from bookings.selectors import inventory_mismatches
 from bookings.tests.factories import make_booking
+from core.db import statement_sql
 from events.models import Event, TicketType
 from events.tests.factories import EventFactory, OrganizerFactory, TicketTypeFactory, UserFactory
 from payments.models import Payment, Refund
-from ticketing.db import statement_sql
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""`Idempotency-Key` on API POSTs (DESIGN.md section 9, ticketing/idempotency.py).
+"""`Idempotency-Key` on API POSTs (DESIGN.md section 9, core/idempotency.py).
 
 The same key with the same body replays the first response and creates
 nothing; with another body -> 422; while the first still runs -> 409. Keys are
@@ -22,10 +22,10 @@ from bookings import api as bookings_api
 from bookings.models import Booking
 from bookings.services import booking_cancel
 from bookings.tests.factories import make_booking
+from core.models import IdempotencyKey
+from core.tasks import idempotency_keys_purge_task
 from events.tests.factories import EventFactory, OrganizerFactory, TicketTypeFactory, UserFactory
 from payments.models import Payment
-from ticketing.models import IdempotencyKey
-from ticketing.tasks import idempotency_keys_purge_task
 
 API = "/api/v1"
 CARD_NUMBER = "4111111111111111"

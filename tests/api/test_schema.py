@@ -173,7 +173,7 @@ def test_an_idempotency_key_the_server_refuses_is_one_the_schema_refuses(openapi
 def test_the_schemathesis_tests_know_the_servers_idempotency_key_pattern():
     import schemathesis_policy
 
-    from ticketing.idempotency import KEY_PATTERN
+    from core.idempotency import KEY_PATTERN
 
     assert schemathesis_policy.VALID_KEY.pattern == KEY_PATTERN
 

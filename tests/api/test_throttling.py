@@ -186,8 +186,8 @@ def test_the_settings_turn_rates_into_throttle_classes():
     if project_settings.API_THROTTLE_RATES is None:
         assert classes == []
     else:
-        assert classes == ["ticketing.api.IPRateThrottle", "ticketing.api.AnonRateThrottle",
-                           "ticketing.api.UserRateThrottle"]
+        assert classes == ["core.api.IPRateThrottle", "core.api.AnonRateThrottle",
+                           "core.api.UserRateThrottle"]
         assert project_settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] == project_settings.API_THROTTLE_RATES
 
 
@@ -204,7 +204,7 @@ def test_retry_after_is_rounded_up_to_whole_seconds(client_for, rates, time_mach
     assert reserve(client, tt)["Retry-After"] == "1"  # never "0"
 
 
-# --- The client address (ticketing/client_ip.py, TRUSTED_PROXY_COUNT) ---------------------------------
+# --- The client address (core/client_ip.py, TRUSTED_PROXY_COUNT) ---------------------------------
 
 
 def test_rotating_x_forwarded_for_does_not_escape_the_anonymous_rate(client_for, rates, settings, assert_problem):

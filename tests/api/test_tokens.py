@@ -159,7 +159,7 @@ def test_an_expired_token_is_401_when_its_lookup_is_not_cached(client_for, buyer
 def test_expired_tokens_are_purged(client_for, buyer, settings, time_machine):
     from knox.models import AuthToken
 
-    from ticketing.tasks import api_tokens_purge_task
+    from core.tasks import api_tokens_purge_task
 
     settings.REST_KNOX = {**getattr(settings, "REST_KNOX", {}), "TOKEN_TTL": timedelta(hours=1)}
     time_machine.move_to("2030-01-01 12:00Z", tick=False)
@@ -290,7 +290,7 @@ def test_a_revoked_token_cached_by_a_request_racing_the_revocation_stays_revoked
     revocation dropped the cache entry, must not make the token work again once the revocation commits."""
     from knox.crypto import hash_token
 
-    from ticketing.tokens import remember_token
+    from core.tokens import remember_token
 
     key = token_of(client_for)
     with django_capture_on_commit_callbacks(execute=True):
@@ -389,7 +389,7 @@ def test_the_migration_keeps_the_old_plain_keys_working_and_deletes_them(client_
 
     from django.apps import apps
 
-    migration = importlib.import_module("ticketing.migrations.0002_api_tokens_hashed")
+    migration = importlib.import_module("core.migrations.0002_api_tokens_hashed")
     old_key = "f66bfc046cbbaabd125914de4c3107250d81c935"
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE authtoken_token (key varchar(40) PRIMARY KEY, created timestamptz NOT NULL, "

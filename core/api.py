@@ -27,9 +27,9 @@ from rest_framework import exceptions, metadata, pagination, parsers, serializer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from ticketing import tokens
-from ticketing.client_ip import client_ip
-from ticketing.errors import DomainError
+from core import tokens
+from core.client_ip import client_ip
+from core.errors import DomainError
 
 logger = logging.getLogger(__name__)
 
@@ -296,7 +296,7 @@ class CachedTokenAuthentication(knox_auth.TokenAuthentication):
     The hot path (one request per reservation) then costs a digest and a cache read
     instead of a join on every request. Revoking a token, changing its user's password
     or saving the user drops or blocks the cache entry, and an expiry is checked on
-    every request, so a token stops working at once (ticketing/tokens.py).
+    every request, so a token stops working at once (core/tokens.py).
     `request.auth` is the token's digest.
     """
 

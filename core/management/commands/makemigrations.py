@@ -1,4 +1,4 @@
-"""Django's makemigrations, without the production start-up checks (ticketing/checks.py).
+"""Django's makemigrations, without the production start-up checks (core/checks.py).
 
 It writes migration files and serves nothing, so it runs on the development defaults whatever
 DJANGO_DEBUG says: `python manage.py makemigrations --check` works on a fresh checkout.
@@ -7,7 +7,7 @@ DJANGO_DEBUG says: `python manage.py makemigrations --check` works on a fresh ch
 from django.core import checks
 from django.core.management.commands import makemigrations
 
-from ticketing.checks import PRODUCTION
+from core.checks import PRODUCTION
 
 
 class Command(makemigrations.Command):

@@ -28,8 +28,8 @@ from django.db.models import DateTimeField, Model, QuerySet, UUIDField
 from django.db.models.query import ModelIterable
 from django.db.models.sql import InsertQuery, UpdateQuery
 
-from ticketing.errors import Busy
-from ticketing.postgresql.base import end_transaction_early
+from core.errors import Busy
+from core.postgresql.base import end_transaction_early
 
 # SQLSTATE codes: lock_not_available, deadlock_detected.
 _BUSY_SQLSTATES = {"55P03", "40P01"}
@@ -250,7 +250,7 @@ def _rows_in_order(cursor, compiled: Sequence[tuple[_Compiled, dict[str, Any]]])
 def _commit_inline_possible(db, cursor) -> bool:
     return (
         db.in_atomic_block and len(db.atomic_blocks) == 1 and not db.needs_rollback
-        and getattr(db.connection, "transaction_wanted", False)  # ticketing.postgresql's connection
+        and getattr(db.connection, "transaction_wanted", False)  # core.postgresql's connection
         and isinstance(cursor.cursor, psycopg.ClientCursor)  # one simple query, several statements
     )
 

@@ -9,7 +9,7 @@ from django.core.mail import EmailMessage
 from django.db.models import Model
 from django.utils import timezone
 
-from ticketing.db import locking_atomic
+from core.db import locking_atomic
 
 
 def send_once(*, model: type[Model], pk: Any, sent_field: str, ready: Callable[[Any], bool],

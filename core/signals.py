@@ -1,16 +1,12 @@
-"""Keep the caches honest: a revoked token or a changed user stops working at once, a changed password
-revokes the user's API tokens; an event or a ticket type saved in this process is read again by the
-next reservation here."""
+"""Keep the token cache honest: a revoked token or a changed user stops working at once, and a changed
+password revokes the user's API tokens."""
 
 from django.conf import settings
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 from knox.models import AuthToken
 
-from bookings.services import forget_recent_ticket_type
-from events.models import Event, TicketType
-from events.permissions import forget_recent_event
-from ticketing import tokens
+from core import tokens
 
 
 @receiver(post_delete, sender=AuthToken)
@@ -30,15 +26,3 @@ def _user_saved(sender, instance, **kwargs):
         instance._revoke_api_tokens = False
         tokens.api_tokens_revoke(user=instance)
     tokens.user_changed(instance)
-
-
-@receiver(post_save, sender=Event)
-@receiver(post_delete, sender=Event)
-def _event_changed(sender, instance, **kwargs):
-    forget_recent_event(instance.pk)
-
-
-@receiver(post_save, sender=TicketType)
-@receiver(post_delete, sender=TicketType)
-def _ticket_type_changed(sender, instance, **kwargs):
-    forget_recent_ticket_type(instance.pk)

@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from ticketing.errors import Busy, DomainError
+from core.errors import Busy, DomainError
 
 
 def busy_response(request: HttpRequest, exc: Busy | None = None) -> HttpResponse:
@@ -31,7 +31,7 @@ def throttled_response(request: HttpRequest, *throttle_classes) -> HttpResponse 
     """The "too many requests" page (429 with `Retry-After`) when one of the API's throttles refuses
     this request, else None (the request is counted).
 
-    The API's own throttle classes (`ticketing.api.BookingsThrottle`, `PayThrottle`): the same
+    The API's own throttle classes (`core.api.BookingsThrottle`, `PayThrottle`): the same
     scopes, rates (`API_THROTTLE_RATES`, `off` too) and Redis buckets, so a buyer's POSTs on
     the site and on the API count together.
     """

@@ -24,9 +24,9 @@ from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from ticketing.api import problem
-from ticketing.client_ip import client_ip
-from ticketing.models import IdempotencyKey
+from core.api import problem
+from core.client_ip import client_ip
+from core.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
 # 1 to 255 printable ASCII characters, not starting or ending with a space (HTTP drops those).

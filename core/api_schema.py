@@ -59,9 +59,9 @@ token_response = inline_serializer("TokenResponse", {"token": serializers.CharFi
 
 
 class TokenScheme(OpenApiAuthenticationExtension):
-    """`Authorization: Token <key>` (ticketing.api.CachedTokenAuthentication), named as DRF's token auth was."""
+    """`Authorization: Token <key>` (core.api.CachedTokenAuthentication), named as DRF's token auth was."""
 
-    target_class = "ticketing.api.CachedTokenAuthentication"
+    target_class = "core.api.CachedTokenAuthentication"
     name = "tokenAuth"
 
     def get_security_definition(self, auto_schema):
@@ -111,7 +111,7 @@ def _declare_drf_rules(field, schema: dict) -> None:
 class AutoSchema(openapi.AutoSchema):
     """drf-spectacular's generator, also declaring what DRF enforces on input beyond what it maps
     (text that is not blank and has no NUL, the bounds of lists) and the `Idempotency-Key` header
-    of every POST that honours it (ticketing/idempotency.py)."""
+    of every POST that honours it (core/idempotency.py)."""
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
@@ -120,7 +120,7 @@ class AutoSchema(openapi.AutoSchema):
         return schema
 
     def get_override_parameters(self):
-        from ticketing.idempotency import IDEMPOTENCY_KEY_PARAMETER, honours_idempotency_key
+        from core.idempotency import IDEMPOTENCY_KEY_PARAMETER, honours_idempotency_key
 
         parameters = super().get_override_parameters()
         if self.method == "POST" and honours_idempotency_key(getattr(self.view, "post", None)):
@@ -130,7 +130,7 @@ class AutoSchema(openapi.AutoSchema):
 
 def doc_excludes() -> list:
     """Classes whose docstrings describe the implementation, not the API: never schema descriptions."""
-    from ticketing.api import Rendered, ScopedThrottleMixin, StrictInput
+    from core.api import Rendered, ScopedThrottleMixin, StrictInput
 
     return [*get_lib_doc_excludes(), ScopedThrottleMixin, StrictInput, Rendered]
 

@@ -5,7 +5,7 @@ SHA-512 digest is stored (the digest is the row's primary key), with an optional
 expiry (`REST_KNOX["TOKEN_TTL"]`, from API_TOKEN_TTL_HOURS). Clients send
 `Authorization: Token <key>` (DESIGN.md section 9).
 
-The lookup digest -> (user, expiry) is cached for a minute (`ticketing.api.
+The lookup digest -> (user, expiry) is cached for a minute (`core.api.
 CachedTokenAuthentication`), so an authenticated request on the hot path costs one
 cache read. Whatever ends a token also ends its cache entry:
 - deleting a token (revocation, password change, the per-user cap, the purge of
@@ -35,7 +35,7 @@ from knox.crypto import hash_token
 from knox.models import AuthToken, get_digest_token
 from knox.settings import CONSTANTS, knox_settings
 
-from ticketing.errors import InvalidInput, LoginLockedOut
+from core.errors import InvalidInput, LoginLockedOut
 
 TOKEN_CACHE_SECONDS = 60
 REVOKED = "revoked"

@@ -3,7 +3,7 @@
 A copy is kept for `seconds` after it was read and is only ever a starting point: whoever uses one
 reads again, under its locks, everything it relies on (`events.permissions.event_visible_to`,
 `bookings.services.booking_reserve`). A row saved in this process drops its copy at once
-(`ticketing.signals`); other processes' copies age out.
+(the owning app's `signals.py`); other processes' copies age out.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@ import logging
 
 from celery import shared_task
 
-from ticketing.idempotency import idempotency_keys_purge
+from core.idempotency import idempotency_keys_purge
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ def idempotency_keys_purge_task() -> int:
 @shared_task(acks_late=True)
 def api_tokens_purge_task() -> int:
     """Beat, hourly: delete API tokens whose expiry has passed (they are refused already)."""
-    from ticketing.tokens import api_tokens_purge_expired
+    from core.tokens import api_tokens_purge_expired
 
     deleted = api_tokens_purge_expired()
     logger.info("purged %d expired API tokens", deleted)
