@@ -22,6 +22,7 @@ takes the same lock: one bench at a time.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import statistics
 import subprocess
@@ -60,13 +61,18 @@ def _git(*args: str, check: bool = True) -> str:
                           text=True).stdout.strip()
 
 
+def _migrations(tree: Path) -> list[str]:
+    """A tree's migrations by file name and content: a package that moved keeps the same schema."""
+    return sorted(f"{p.name} ({hashlib.sha256(p.read_bytes()).hexdigest()[:12]})"
+                  for p in tree.glob("*/migrations/0*.py"))
+
+
 def _worktree(stack: ExitStack, revision: str, *, newer_schema: bool = False) -> tuple[Path, str]:
     commit = _git("rev-parse", "--short", revision)
     folder = Path(tempfile.mkdtemp(prefix=f"bench-ab-{commit}-"))
     _git("worktree", "add", "--detach", "--force", str(folder), commit)
     stack.callback(_git, "worktree", "remove", "--force", str(folder), check=False)
-    migrations = sorted(p.relative_to(ROOT) for p in ROOT.glob("*/migrations/0*.py"))
-    theirs = sorted(p.relative_to(folder) for p in folder.glob("*/migrations/0*.py"))
+    migrations, theirs = _migrations(ROOT), _migrations(folder)
     if migrations != theirs:
         extra = sorted(set(migrations) - set(theirs))
         if not (newer_schema and set(theirs) <= set(migrations)):
