@@ -241,7 +241,7 @@ def test_a_processing_booking_refreshes_itself(client):
 
 def test_a_failed_capture_shows_a_cancelled_booking(client):
     booking = guest_booking()
-    with mock.patch("payments.services._on_commit_delay"):  # leave the capture for later
+    with mock.patch("payments.services.authorize._on_commit_delay"):  # leave the capture for later
         client.post(url(booking, "bookings:pay"), CARD)
 
     with mock.patch("payments.mock_gateway.MockGateway.capture", side_effect=Declined("refused", "Refused")):

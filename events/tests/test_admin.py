@@ -594,7 +594,7 @@ def test_dashboard_shows_sales_per_type_the_chart_and_what_needs_attention(clien
 
 
 def test_a_cancellation_that_stopped_half_way_shows_on_the_dashboard_and_the_cancel_action_resumes_it(client_x, x):
-    with mock.patch("payments.services.refund_issue", side_effect=RuntimeError("worker killed")), \
+    with mock.patch("payments.services.cancellation.refund_issue", side_effect=RuntimeError("worker killed")), \
             pytest.raises(RuntimeError):
         event_cancel_and_refund(event=x.event)  # the cancellation committed, no refund was queued
     dashboard = client_x.get(f"{EVENTS}{x.event.pk}/dashboard/")

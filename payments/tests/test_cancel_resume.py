@@ -44,7 +44,7 @@ def crash_on_second_refund():
             raise RuntimeError("worker killed")
         return real(**kwargs)
 
-    return mock.patch("payments.services.refund_issue", side_effect=flaky)
+    return mock.patch("payments.services.cancellation.refund_issue", side_effect=flaky)
 
 
 def cancel_and_crash(event):

@@ -19,11 +19,10 @@ from bookings.models import Booking, Ticket
 from bookings.tests.factories import make_booking
 from core.errors import Busy, PaymentAttemptsExceeded, PaymentDeclined, PaymentUnavailable, TooManyDeclines
 from events.tests.factories import EventFactory, TicketTypeFactory
-from payments import services
 from payments.gateway import GatewayUnavailable
 from payments.mock_gateway import MockGateway
 from payments.models import MockCharge, Payment
-from payments.services import payment_authorize
+from payments.services import declines, payment_authorize
 from payments.tests.conftest import card
 
 DECLINED = "4000000000000002"
@@ -125,7 +124,7 @@ def test_a_release_that_found_the_rows_busy_is_done_by_the_next_attempt(tt):
     booking = make_booking(items=[(tt, 1)])
     for _ in range(4):
         decline(booking)
-    with mock.patch.object(services, "booking_cancel", side_effect=Busy()), pytest.raises(TooManyDeclines):
+    with mock.patch.object(declines, "booking_cancel", side_effect=Busy()), pytest.raises(TooManyDeclines):
         payment_authorize(booking=booking, card=card(DECLINED), client_ip=IP)
     booking.refresh_from_db()
     assert booking.status == Booking.Status.RESERVED  # not released yet, but no more payments

@@ -423,7 +423,7 @@ def test_cancelling_again_resumes_a_cancellation_that_stopped_half_way(
 ):
     paid = [make_paid_booking(tt, buyer=buyer, n=1) for _ in range(2)]
     url = f"{API}/events/{event.pk}/cancel/"
-    with mock.patch("payments.services.refund_issue", side_effect=RuntimeError("worker killed")):
+    with mock.patch("payments.services.cancellation.refund_issue", side_effect=RuntimeError("worker killed")):
         assert client_for(member).post(url).status_code == 500  # the cancellation committed, then it broke
     event.refresh_from_db()
     assert event.status == Event.Status.CANCELLED and not Refund.objects.exists()
