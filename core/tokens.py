@@ -1,20 +1,15 @@
 """API tokens: issued at login, stored as digests, optionally expiring, revoked with the password.
 
-The tokens are django-rest-knox's: a random key handed out once, of which only a
-SHA-512 digest is stored (the digest is the row's primary key), with an optional
-expiry (`REST_KNOX["TOKEN_TTL"]`, from API_TOKEN_TTL_HOURS). Clients send
-`Authorization: Token <key>` (DESIGN.md section 9).
+django-rest-knox tokens: a random key handed out once, of which only a SHA-512 digest is
+stored (the row's primary key), with an optional expiry (`REST_KNOX["TOKEN_TTL"]`, from
+API_TOKEN_TTL_HOURS). Clients send `Authorization: Token <key>` (DESIGN.md section 9).
 
-The lookup digest -> (user, expiry) is cached for a minute (`core.api.
-CachedTokenAuthentication`), so an authenticated request on the hot path costs one
-cache read. Whatever ends a token also ends its cache entry:
-- deleting a token (revocation, password change, the per-user cap, the purge of
-  expired ones, the admin) drops the entry at once and, when the deleting transaction
-  commits, leaves a "revoked" marker in its place for the cache's lifetime. A request
-  that read the row before that commit can then no longer cache it again (entries are
-  only ever added, never overwritten, by lookups);
-- saving a user drops the entries of all their tokens (a deactivated user is refused
-  at once), now and again at commit;
+The lookup digest -> (user, expiry) is cached for a minute
+(`core.api.CachedTokenAuthentication`). Whatever ends a token also ends its cache entry:
+- deleting a token drops the entry at once and, when the deleting transaction commits,
+  leaves a "revoked" marker for the cache's lifetime; lookups only add entries, never
+  overwrite them, so a request that read the row before that commit cannot cache it again;
+- saving a user drops the entries of all their tokens, now and again at commit;
 - an expiry is kept with the cached entry and checked on every request.
 """
 
