@@ -280,7 +280,7 @@ def test_a_ticket_type_the_service_refuses_undoes_the_new_event_too(client_x, x,
         message = "Sales must end after they start."
         raise InvalidInput(message, errors={"sales_end": [message]})
 
-    monkeypatch.setattr("events.admin.ticket_type_create", refuse)
+    monkeypatch.setattr("backoffice.admin.events.ticket_type_create", refuse)
     response = client_x.post(f"{EVENTS}add/", new_event_data(client_x))
     assert response.status_code == 200
     (formset,) = [f.formset for f in response.context["inline_admin_formsets"]]
@@ -415,7 +415,7 @@ def test_a_deletion_the_service_refuses_at_the_last_moment_is_a_message(client_x
         raise HasSales()
 
     TicketTypeFactory(event=empty)
-    monkeypatch.setattr("events.admin.event_delete", booked_meanwhile)
+    monkeypatch.setattr("backoffice.admin.events.event_delete", booked_meanwhile)
     response = client_x.post(f"{EVENTS}{empty.pk}/delete/", {"post": "yes"}, follow=True)
     assert "This cannot be deleted because tickets have been sold or held; cancel it instead." in [
         str(m) for m in response.context["messages"]

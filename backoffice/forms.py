@@ -231,3 +231,9 @@ def adopt(instance, saved) -> None:
         setattr(instance, field.attname, getattr(saved, field.attname))
     instance._state.adding = False
     instance._state.db = saved._state.db
+
+
+def service_fields(form, allowed, *, changed_only: bool) -> dict:
+    """What a service takes from a valid form: its fields in `allowed`, only the changed ones if asked."""
+    names = form.changed_data if changed_only else form.cleaned_data
+    return {name: form.cleaned_data[name] for name in names if name in allowed and name in form.cleaned_data}

@@ -142,3 +142,21 @@ class OrganizerScopedInline(_ScopedBase):
 
     def has_delete_permission(self, request, obj=None):
         return may(request.user, self.opts, "delete", obj)
+
+
+def not_cancelled(event: Event | None) -> bool:
+    """False for a cancelled event: nothing of it changes any more (the services refuse it too)."""
+    return event is None or event.status != Event.Status.CANCELLED
+
+
+class ReadOnlyAdminMixin:
+    """Rows that only services write: nobody adds, edits or deletes them in the admin."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
