@@ -22,11 +22,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from bookings.models import Booking, Ticket
-from bookings.tests.factories import make_booking
-from events.models import Event, Organizer, TicketType
-from events.organizer_group import CUSTOM_PERMISSIONS, ORGANIZER_GROUP
-from events.tests.admin_support import (
+from backoffice.tests.admin_support import (
     PASSWORD,
     admin_client,
     change_form_data,
@@ -35,6 +31,10 @@ from events.tests.admin_support import (
     messages_of,
     paid_booking,
 )
+from bookings.models import Booking, Ticket
+from bookings.tests.factories import make_booking
+from events.models import Event, Organizer, TicketType
+from events.organizer_group import CUSTOM_PERMISSIONS, ORGANIZER_GROUP
 from events.tests.factories import EventFactory, TicketTypeFactory, UserFactory
 from payments.models import Payment, Refund
 from payments.services import event_cancel_and_refund, payment_authorize
