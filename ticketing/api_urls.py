@@ -50,7 +50,7 @@ urlpatterns = [
     path("events/", events_api.EventListCreateApi.as_view(), name="events"),
     path("events/<uuid:pk>/", events_api.EventDetailApi.as_view(), name="event"),
     path("events/<uuid:pk>/publish/", events_api.EventPublishApi.as_view(), name="event-publish"),
-    path("events/<uuid:pk>/cancel/", events_api.EventCancelApi.as_view(), name="event-cancel"),
+    path("events/<uuid:pk>/cancel/", payments_api.EventCancelApi.as_view(), name="event-cancel"),
     path("events/<uuid:pk>/availability/", events_api.AvailabilityApi.as_view(), name="event-availability"),
     path("events/<uuid:pk>/ticket-types/", events_api.TicketTypeListCreateApi.as_view(), name="ticket-types"),
     path("events/<uuid:pk>/ticket-types/<uuid:tt_id>/", events_api.TicketTypeDetailApi.as_view(),
