@@ -9,6 +9,7 @@ test:
 
 lint:
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports --no-cache
 	.venv/bin/python manage.py makemigrations --check --dry-run
 
 ci:

@@ -4,7 +4,7 @@ import pytest
 
 # The admin tests' two organizers (fixtures x, y, client_x), shared by events, bookings and payments;
 # the lock rules (global lock order, nothing slow under a lock), checked on every test.
-pytest_plugins = ["events.tests.admin_support", "payments.tests.lock_rules"]
+pytest_plugins = ["backoffice.tests.admin_support", "payments.tests.lock_rules"]
 
 
 def pytest_sessionstart(session):

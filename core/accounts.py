@@ -1,4 +1,4 @@
-"""Buyer accounts on the site: sign up (log in, log out and password reset are Django's auth views)."""
+"""Accounts: sign up on the site (log in, log out and password reset are Django's auth views), and the API token."""
 
 from __future__ import annotations
 
@@ -7,9 +7,20 @@ from django.conf import settings
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.forms import UserCreationForm
 from django.shortcuts import redirect, resolve_url
+from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import FormView
+from drf_spectacular.utils import extend_schema
+from rest_framework import parsers, serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.api import JSONParser, LoginThrottle, ScopedThrottleMixin, StrictInput, validated
+from core.api_schema import READ_ERRORS, token_response
+from core.tokens import api_token_login
 
 
 class SignupForm(UserCreationForm):
@@ -56,3 +67,31 @@ class SignupView(FormView):
         user = form.save()
         login(self.request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect(self.next_url())
+
+
+@method_decorator(sensitive_post_parameters("password"), name="dispatch")
+class TokenApi(ScopedThrottleMixin, APIView):
+    """`{"username", "password"}` -> `{"token"}`: a new key for `Authorization: Token <key>`.
+
+    Each call issues a new token. Logins are throttled per address (429 `throttled`), and
+    repeated failures lock a username out for a while (429 `login_locked_out`), as on the
+    site and the admin.
+    """
+
+    class AuthTokenSerializer(StrictInput):
+        """The credentials of a user."""
+
+        username = serializers.CharField(max_length=150)
+        password = serializers.CharField(max_length=4096, trim_whitespace=False,
+                                         style={"input_type": "password"})
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+    parser_classes = (JSONParser, parsers.FormParser, parsers.MultiPartParser)
+    extra_throttles = (LoginThrottle,)
+
+    @extend_schema(request=AuthTokenSerializer, responses={200: token_response, **READ_ERRORS},
+                   summary="Get your API token")
+    def post(self, request, *args, **kwargs):
+        data = validated(self.AuthTokenSerializer, request.data)
+        return Response({"token": api_token_login(request=request, **data)})

@@ -1,4 +1,4 @@
-"""API door of payments: pay a booking, refund it, read payments and refunds (thin over services)."""
+"""API door of payments: pay a booking, refund it, cancel an event with its refunds, read payments and refunds."""
 
 from __future__ import annotations
 
@@ -23,9 +23,11 @@ from core.api import PayThrottle, Rendered, ScopedThrottleMixin, StrictInput, va
 from core.api_schema import DECLINED, GUEST_LINK_EXPIRED, READ_ERRORS, WRITE_ERRORS, ProblemSerializer
 from core.client_ip import client_ip
 from core.idempotency import idempotent
+from events.api import EventDetailOutput, EventScopedApi
+from events.permissions import can_cancel_event
 from payments.gateway import CARD_NUMBER_PATTERN, CVC_PATTERN, Card
 from payments.models import Payment, Refund
-from payments.services import payment_authorize, refund_issue
+from payments.services import event_cancel_and_refund, payment_authorize, refund_issue
 
 
 class PaymentOutput(Rendered, serializers.ModelSerializer):
@@ -115,6 +117,19 @@ class BookingRefundApi(ScopedThrottleMixin, GenericAPIView):
         )
         refund.refresh_from_db()
         return Response(RefundOutput.render(refund), status=status.HTTP_202_ACCEPTED)
+
+
+class EventCancelApi(EventScopedApi):
+    organizer_checks = {"POST": can_cancel_event}
+
+    @extend_schema(request=None, responses={200: EventDetailOutput, **WRITE_ERRORS},
+                   summary="Cancel an event: holds released, every confirmed booking refunded (queued)")
+    @idempotent()
+    def post(self, request, pk):
+        event = self.event()
+        event_cancel_and_refund(event=event)
+        event.refresh_from_db()
+        return Response(EventDetailOutput.render(event))
 
 
 class PaymentDetailApi(ScopedThrottleMixin, GenericAPIView):

@@ -1,56 +1,19 @@
 """/api/v1/ (DESIGN.md section 9): paths, methods and field names are a contract."""
 
 from django.urls import path, re_path
-from django.utils.decorators import method_decorator
-from django.views.decorators.debug import sensitive_post_parameters
-from drf_spectacular.utils import extend_schema
-from rest_framework import parsers, serializers
-from rest_framework.permissions import AllowAny
-from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from bookings import api as bookings_api
-from core.api import JSONParser, LoginThrottle, ScopedThrottleMixin, StrictInput, not_found, validated
-from core.api_schema import READ_ERRORS, token_response
-from core.tokens import api_token_login
+from core.accounts import TokenApi
+from core.api import not_found
 from events import api as events_api
 from payments import api as payments_api
-
-
-@method_decorator(sensitive_post_parameters("password"), name="dispatch")
-class TokenApi(ScopedThrottleMixin, APIView):
-    """`{"username", "password"}` -> `{"token"}`: a new key for `Authorization: Token <key>`.
-
-    Each call issues a new token. Logins are throttled per address (429 `throttled`), and
-    repeated failures lock a username out for a while (429 `login_locked_out`), as on the
-    site and the admin.
-    """
-
-    class AuthTokenSerializer(StrictInput):
-        """The credentials of a user."""
-
-        username = serializers.CharField(max_length=150)
-        password = serializers.CharField(max_length=4096, trim_whitespace=False,
-                                         style={"input_type": "password"})
-
-    authentication_classes = ()
-    permission_classes = (AllowAny,)
-    parser_classes = (JSONParser, parsers.FormParser, parsers.MultiPartParser)
-    extra_throttles = (LoginThrottle,)
-
-    @extend_schema(request=AuthTokenSerializer, responses={200: token_response, **READ_ERRORS},
-                   summary="Get your API token")
-    def post(self, request, *args, **kwargs):
-        data = validated(self.AuthTokenSerializer, request.data)
-        return Response({"token": api_token_login(request=request, **data)})
-
 
 urlpatterns = [
     path("auth/token/", TokenApi.as_view(), name="token"),
     path("events/", events_api.EventListCreateApi.as_view(), name="events"),
     path("events/<uuid:pk>/", events_api.EventDetailApi.as_view(), name="event"),
     path("events/<uuid:pk>/publish/", events_api.EventPublishApi.as_view(), name="event-publish"),
-    path("events/<uuid:pk>/cancel/", events_api.EventCancelApi.as_view(), name="event-cancel"),
+    path("events/<uuid:pk>/cancel/", payments_api.EventCancelApi.as_view(), name="event-cancel"),
     path("events/<uuid:pk>/availability/", events_api.AvailabilityApi.as_view(), name="event-availability"),
     path("events/<uuid:pk>/ticket-types/", events_api.TicketTypeListCreateApi.as_view(), name="ticket-types"),
     path("events/<uuid:pk>/ticket-types/<uuid:tt_id>/", events_api.TicketTypeDetailApi.as_view(),

@@ -1,8 +1,8 @@
-"""Organizer door of the bookings app: bookings and tickets in the Django admin, read-only.
+"""Bookings and tickets in the admin, read-only.
 
 Money, statuses and tickets are never edited here: they change only through
 the services, which the actions call (refund, resend the confirmation, cancel
-a hold). Members of an organizer see only its bookings (`events.admin_scoping`).
+a hold). Members of an organizer see only its bookings (`backoffice.scoping`).
 Payments and refunds are shown with each booking; the refund action calls
 `payments.services.refund_issue`, exactly what the API's refund endpoint calls.
 """
@@ -21,29 +21,19 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from backoffice import views as admin_views
+from backoffice.admin.payments import PaymentInline
+from backoffice.forms import run_for_each
+from backoffice.scoping import OrganizerScopedAdmin, OrganizerScopedInline, ReadOnlyAdminMixin
 from bookings.emails import booking_confirmation_send
 from bookings.models import Booking, Ticket
 from bookings.services import booking_cancel
 from core.errors import InvalidTransition
-from events import admin_views
-from events.admin_forms import run_for_each
-from events.admin_scoping import OrganizerScopedAdmin, OrganizerScopedInline
 from events.permissions import can_cancel_booking, can_refund_booking, can_resend_confirmation
+from payments.models import Refund
+from payments.services import refund_issue
 
 logger = logging.getLogger(__name__)
-
-
-class ReadOnlyAdminMixin:
-    """Rows that only services write: nobody adds, edits or deletes them in the admin."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class TicketInline(ReadOnlyAdminMixin, OrganizerScopedInline, admin.TabularInline):
@@ -80,8 +70,6 @@ class BookingAdmin(ReadOnlyAdminMixin, OrganizerScopedAdmin):
         return BookingChangeList
 
     def get_inlines(self, request, obj):
-        from payments.admin import PaymentInline
-
         return [TicketInline, PaymentInline]
 
     @admin.display(description=gettext_lazy("booking"), ordering="created_at")
@@ -98,8 +86,6 @@ class BookingAdmin(ReadOnlyAdminMixin, OrganizerScopedAdmin):
 
     @admin.display(description=gettext_lazy("refunds"))
     def refunds(self, obj: Booking):
-        from payments.models import Refund
-
         rows = Refund.objects.filter(payment__booking_id=obj.pk).order_by("created_at")
         if not rows:
             return "–"
@@ -136,8 +122,6 @@ class BookingAdmin(ReadOnlyAdminMixin, OrganizerScopedAdmin):
 
     @admin.action(description=gettext_lazy("Refund selected bookings in full…"), permissions=["refund"])
     def refund_bookings(self, request, queryset):
-        from payments.services import refund_issue
-
         form = admin_views.ReasonForm(request.POST if request.POST.get("confirm") == "yes" else None)
         if form.is_bound and form.is_valid():
             reason = form.cleaned_data["reason"]

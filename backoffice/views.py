@@ -3,9 +3,8 @@
 The sales dashboard of an event, the sales columns of the event list, the
 streamed CSV export of bookings and attendees, and the confirmation pages of
 the admin actions that move money (cancel an event, refund bookings). They
-read bookings and payments and call their services: the back office is a door
-over all three apps (like `ticketing/api_urls.py`), so this module imports
-upwards; the events domain modules never do.
+read bookings and payments and call their services, which the back office,
+on top of the three apps, may import.
 """
 
 from __future__ import annotations
@@ -30,8 +29,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from backoffice.scoping import scope_queryset
 from bookings.models import Booking, Ticket
-from events.admin_scoping import scope_queryset
+from core.errors import DomainError
 from events.models import Event, TicketType
 from events.selectors import TicketTypeAvailability, availability_for_event
 from payments.models import Payment, Refund
@@ -42,6 +42,7 @@ from payments.selectors import (
     refunds_needing_attention,
     refunds_stuck_pending,
 )
+from payments.services import event_cancel_and_refund
 
 # --- Sales dashboard -------------------------------------------------------------------------
 
@@ -284,9 +285,6 @@ def confirmation_page(model_admin, request, *, queryset, action: str | None, tit
 
 def run_cancel(model_admin, request, events: Iterable[Event], reason: str) -> None:
     """Cancel each event through `event_cancel_and_refund`; one message for the done, one per failure."""
-    from core.errors import DomainError
-    from payments.services import event_cancel_and_refund
-
     done = refunds = 0
     for event in events:
         try:

@@ -17,8 +17,7 @@ from django.db.models import Model, QuerySet
 from events.models import Event, Organizer
 from events.permissions import can_manage_event, events_managed_by, has_organizer_permission, organizer_ids
 
-# The lookup from each organizer-owned model to its event ("" for the event itself).
-# Labels rather than classes: bookings and payments build on events, not the reverse.
+# The lookup from each organizer-owned model (by label) to its event ("" for the event itself).
 EVENT_PATHS: dict[str, str] = {
     "events.event": "",
     "events.tickettype": "event",
@@ -100,13 +99,9 @@ class _ScopedBase:
 class OrganizerScopedAdmin(_ScopedBase, admin.ModelAdmin):
     """A ModelAdmin that shows a staff user only the rows of the organizers they belong to.
 
-    Rows outside the scope do not exist for the user: the change view of one
-    redirects like a deleted row, an action on one finds nothing, search and
-    autocomplete never return one, and foreign-key choices and list filter
-    choices (use `RelatedOnlyFieldListFilter` for relations) list only rows in
-    scope. Permissions are `events.permissions`' (`may`): the model permission the
-    admin asks for, on the row's event, so the rows' scope is checked again for
-    defence in depth and the API's permission classes ask exactly the same.
+    Rows out of scope do not exist for the user: change views, actions, search,
+    autocomplete, foreign-key and list-filter choices never reach one. Permissions
+    are `events.permissions`' (`may`), asked on the row's event, as the API asks them.
     """
 
     def get_search_results(self, request, queryset, search_term):
@@ -142,3 +137,21 @@ class OrganizerScopedInline(_ScopedBase):
 
     def has_delete_permission(self, request, obj=None):
         return may(request.user, self.opts, "delete", obj)
+
+
+def not_cancelled(event: Event | None) -> bool:
+    """False for a cancelled event: nothing of it changes any more (the services refuse it too)."""
+    return event is None or event.status != Event.Status.CANCELLED
+
+
+class ReadOnlyAdminMixin:
+    """Rows that only services write: nobody adds, edits or deletes them in the admin."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,8 +1,8 @@
-"""Organizer door of the payments app: payments and refunds in the Django admin, read-only.
+"""Payments and refunds in the admin, read-only.
 
 Only the payment services change a payment or a refund; the one action here,
 retrying a failed refund, calls `payments.services.refund_retry`. Members of an
-organizer see only its events' payments and refunds (`events.admin_scoping`).
+organizer see only its events' payments and refunds (`backoffice.scoping`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from bookings.admin import ReadOnlyAdminMixin
-from events.admin_forms import run_for_each
-from events.admin_scoping import OrganizerScopedAdmin, OrganizerScopedInline
+from backoffice.forms import run_for_each
+from backoffice.scoping import OrganizerScopedAdmin, OrganizerScopedInline, ReadOnlyAdminMixin
 from events.permissions import can_retry_refund
 from payments.models import Payment, Refund
 from payments.selectors import (

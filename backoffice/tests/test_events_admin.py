@@ -22,11 +22,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from bookings.models import Booking, Ticket
-from bookings.tests.factories import make_booking
-from events.models import Event, Organizer, TicketType
-from events.organizer_group import CUSTOM_PERMISSIONS, ORGANIZER_GROUP
-from events.tests.admin_support import (
+from backoffice.tests.admin_support import (
     PASSWORD,
     admin_client,
     change_form_data,
@@ -35,6 +31,10 @@ from events.tests.admin_support import (
     messages_of,
     paid_booking,
 )
+from bookings.models import Booking, Ticket
+from bookings.tests.factories import make_booking
+from events.models import Event, Organizer, TicketType
+from events.organizer_group import CUSTOM_PERMISSIONS, ORGANIZER_GROUP
 from events.tests.factories import EventFactory, TicketTypeFactory, UserFactory
 from payments.models import Payment, Refund
 from payments.services import event_cancel_and_refund, payment_authorize
@@ -280,7 +280,7 @@ def test_a_ticket_type_the_service_refuses_undoes_the_new_event_too(client_x, x,
         message = "Sales must end after they start."
         raise InvalidInput(message, errors={"sales_end": [message]})
 
-    monkeypatch.setattr("events.admin.ticket_type_create", refuse)
+    monkeypatch.setattr("backoffice.admin.events.ticket_type_create", refuse)
     response = client_x.post(f"{EVENTS}add/", new_event_data(client_x))
     assert response.status_code == 200
     (formset,) = [f.formset for f in response.context["inline_admin_formsets"]]
@@ -415,7 +415,7 @@ def test_a_deletion_the_service_refuses_at_the_last_moment_is_a_message(client_x
         raise HasSales()
 
     TicketTypeFactory(event=empty)
-    monkeypatch.setattr("events.admin.event_delete", booked_meanwhile)
+    monkeypatch.setattr("backoffice.admin.events.event_delete", booked_meanwhile)
     response = client_x.post(f"{EVENTS}{empty.pk}/delete/", {"post": "yes"}, follow=True)
     assert "This cannot be deleted because tickets have been sold or held; cancel it instead." in [
         str(m) for m in response.context["messages"]

@@ -8,10 +8,10 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
+from backoffice.tests.admin_support import admin_client, change_url, messages_of, paid_booking
 from bookings.models import Booking, Ticket
 from bookings.tests.factories import make_booking
 from events.models import TicketType
-from events.tests.admin_support import admin_client, change_url, messages_of, paid_booking
 from events.tests.factories import UserFactory
 from payments.models import Refund
 from payments.services import refund_issue

@@ -8,8 +8,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from backoffice.tests.admin_support import admin_client, change_url, failed_refund, messages_of
 from bookings.tests.factories import make_booking
-from events.tests.admin_support import admin_client, change_url, failed_refund, messages_of
 from events.tests.factories import UserFactory
 from payments.models import Payment, Refund
 from payments.services import payment_authorize, refund_issue, refund_process, refund_retry

@@ -1,21 +1,10 @@
-"""Running the services from the admin: forms whose save calls them, and actions.
+"""Admin saves and actions that call the services, and show a refusal like a validation error.
 
-Design. Django's admin validates the form and the inline formsets, then saves
-them inside one transaction (`changeform_view`). Here `save_model` and
-`save_formset` do not save model instances: they call the services
-(`event_create`/`event_update`, `ticket_type_create`/`update`/`delete`), once,
-with what the forms cleaned. The services hold the rules that need the
-database and its locks (capacity never below sold + held, nothing changes on a
-cancelled event, no deleting what was booked) and raise a `DomainError` when
-one fails. That error is raised out of the admin's transaction as
-`ServiceRejected`, so every write of the save (the event and all its ticket
-types) is rolled back together; `changeform_view` then validates the same POST
-again with the error attached to the form, field and row it belongs to, and the
-page renders exactly like any validation error (no half-saved state, no 500).
-
-Why not a dry run in `clean()` (run the service in a savepoint, roll back, run
-it again on save): it locks the rows twice, and a sale between the check and
-the save still fails the real call, which would need this same handling.
+`save_model` and `save_formset` call the services (`event_create`/`update`,
+`ticket_type_create`/`update`/`delete`) once, with what the forms cleaned. A
+`DomainError` leaves the admin's transaction as `ServiceRejected`, so the whole
+save (the event and all its ticket types) is rolled back; the same POST is then
+validated again with the error on the form, field or row it belongs to.
 """
 
 from __future__ import annotations
@@ -231,3 +220,9 @@ def adopt(instance, saved) -> None:
         setattr(instance, field.attname, getattr(saved, field.attname))
     instance._state.adding = False
     instance._state.db = saved._state.db
+
+
+def service_fields(form, allowed, *, changed_only: bool) -> dict:
+    """What a service takes from a valid form: its fields in `allowed`, only the changed ones if asked."""
+    names = form.changed_data if changed_only else form.cleaned_data
+    return {name: form.cleaned_data[name] for name in names if name in allowed and name in form.cleaned_data}

@@ -1,9 +1,9 @@
-"""Organizer door of the events app: organizers, events and ticket types in the Django admin.
+"""Organizers and events in the admin; an event's ticket types are edited inline (`ticket_types`).
 
-Staff members of an organizer see only its rows (`admin_scoping`); every
-write goes through `events.services` (`admin_forms` explains how a refused
+Staff members of an organizer see only its rows (`backoffice.scoping`); every
+write goes through `events.services` (`backoffice.forms` explains how a refused
 save becomes a form error); the list's sales columns, cancelling, the CSV
-export and the sales dashboard are in `admin_views`.
+export and the sales dashboard are in `backoffice.views`.
 """
 
 from __future__ import annotations
@@ -22,27 +22,14 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from backoffice import views as admin_views
+from backoffice.admin.ticket_types import TicketTypeInline
+from backoffice.forms import ServiceErrorsForm, ServiceFormAdminMixin, adopt, run_for_each, service_fields
+from backoffice.scoping import OrganizerScopedAdmin, not_cancelled, organizers_managed_by
 from core.errors import DomainError
-from events import admin_views
-from events.admin_forms import (
-    ServiceErrorsForm,
-    ServiceFormAdminMixin,
-    ServiceInlineMixin,
-    adopt,
-    run_for_each,
-)
-from events.admin_scoping import OrganizerScopedAdmin, OrganizerScopedInline, organizers_managed_by
 from events.models import Event, Organizer, TicketType
-from events.permissions import (
-    can_add_ticket_type,
-    can_change_event,
-    can_change_ticket_type,
-    can_create_event,
-    can_delete_event,
-    can_delete_ticket_type,
-    can_export_bookings,
-)
-from events.selectors import availability_for_event, event_available, ticket_type_available
+from events.permissions import can_change_event, can_create_event, can_delete_event, can_export_bookings
+from events.selectors import availability_for_event, event_available
 from events.services import (
     BUYER_LIMIT_FIELDS,
     EVENT_FIELDS,
@@ -55,18 +42,12 @@ from events.services import (
     event_update,
     ticket_type_create,
     ticket_type_delete,
-    ticket_type_has_tickets,
     ticket_type_update,
 )
 
 
 def _money(value, currency: str) -> str:
     return f"{value or Decimal('0.00'):.2f} {currency}"
-
-
-def _not_cancelled(event: Event | None) -> bool:
-    # Nothing of a cancelled event changes any more (the services refuse it too).
-    return event is None or event.status != Event.Status.CANCELLED
 
 
 # --- Organizers ----------------------------------------------------------------------------------
@@ -87,109 +68,6 @@ class OrganizerAdmin(OrganizerScopedAdmin):
 
     def get_prepopulated_fields(self, request, obj=None):
         return self.prepopulated_fields if request.user.is_superuser else {}
-
-
-# --- Ticket types ------------------------------------------------------------------------------
-
-
-class TicketTypeForm(ServiceErrorsForm):
-    class Meta:
-        model = TicketType
-        fields = ["event", "name", "description", "price", "capacity", "max_per_booking", "sales_start", "sales_end",
-                  "position"]
-
-
-def _available(ticket_type: TicketType):
-    """The catalogue's availability of a saved ticket type; a dash on an unsaved form row."""
-    return "–" if ticket_type.pk is None or ticket_type._state.adding else ticket_type_available(ticket_type)
-
-
-def _service_fields(form, allowed, *, changed_only: bool) -> dict:
-    names = form.changed_data if changed_only else form.cleaned_data
-    return {name: form.cleaned_data[name] for name in names if name in allowed and name in form.cleaned_data}
-
-
-class TicketTypeInline(ServiceInlineMixin, OrganizerScopedInline, admin.TabularInline):
-    model = TicketType
-    form = TicketTypeForm
-    extra = 0
-    fields = ["name", "price", "capacity", "sold", "held", "available", "max_per_booking", "sales_start", "sales_end",
-              "position"]
-    readonly_fields = ["sold", "held", "available"]
-    show_change_link = True
-
-    @admin.display(description=gettext_lazy("available"))
-    def available(self, obj: TicketType):
-        return _available(obj)
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("event")
-
-    # `obj` is the event (the parent row).
-    def has_add_permission(self, request, obj=None):
-        return can_add_ticket_type(request.user, obj) and _not_cancelled(obj)
-
-    def has_change_permission(self, request, obj=None):
-        return can_change_ticket_type(request.user, obj) and _not_cancelled(obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return can_delete_ticket_type(request.user, obj) and _not_cancelled(obj)
-
-
-@admin.register(TicketType)
-class TicketTypeAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
-    form = TicketTypeForm
-    list_display = ["name", "event", "price", "capacity", "sold", "held", "available"]
-    list_filter = [("event", RelatedOnlyFieldListFilter)]
-    list_select_related = ["event"]
-    search_fields = ["name", "event__name"]
-    autocomplete_fields = ["event"]
-    fields = ["event", "name", "description", "price", "capacity", "sold", "held", "available", "max_per_booking",
-              "sales_start", "sales_end", "position"]
-
-    @admin.display(description=gettext_lazy("available"))
-    def available(self, obj: TicketType):
-        return _available(obj)
-
-    def get_readonly_fields(self, request, obj=None):
-        # A ticket type never moves to another event.
-        return ["sold", "held", "available"] + (["event"] if obj is not None else [])
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)  # deletions go one by one through ticket_type_delete
-        return actions
-
-    def has_add_permission(self, request):
-        return can_add_ticket_type(request.user)
-
-    def has_change_permission(self, request, obj=None):
-        event = obj and obj.event
-        return can_change_ticket_type(request.user, event) and _not_cancelled(event)
-
-    def has_delete_permission(self, request, obj=None):
-        event = obj and obj.event
-        return can_delete_ticket_type(request.user, event) and _not_cancelled(event)
-
-    def save_model_with_services(self, request, obj, form, change):
-        if change:
-            fields = _service_fields(form, TICKET_TYPE_FIELDS, changed_only=True)
-            if fields:
-                ticket_type_update(ticket_type=obj, **fields)
-        else:
-            fields = _service_fields(form, TICKET_TYPE_FIELDS, changed_only=False)
-            adopt(obj, ticket_type_create(event=form.cleaned_data["event"], **fields))
-
-    def delete_model(self, request, obj):
-        ticket_type_delete(ticket_type=obj)
-
-    def get_deleted_objects(self, objs, request):
-        # A booked ticket type is never deleted; say so without collecting its tickets.
-        booked = [obj for obj in objs if ticket_type_has_tickets(obj)]
-        if booked:
-            return [], {}, set(), [_("%(type)s has been booked: set its capacity to what is sold instead.")
-                                   % {"type": t} for t in booked]
-        return super().get_deleted_objects(objs, request)
 
 
 # --- Events ------------------------------------------------------------------------------------
@@ -320,7 +198,7 @@ class EventAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
         return can_create_event(request.user)
 
     def has_change_permission(self, request, obj=None):
-        return can_change_event(request.user, obj) and _not_cancelled(obj)
+        return can_change_event(request.user, obj) and not_cancelled(obj)
 
     def has_delete_permission(self, request, obj=None):
         return can_delete_event(request.user, obj)
@@ -337,11 +215,11 @@ class EventAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
 
     def save_model_with_services(self, request, obj, form, change):
         if change:
-            fields = _service_fields(form, EVENT_FIELDS, changed_only=True)
+            fields = service_fields(form, EVENT_FIELDS, changed_only=True)
             if fields:
                 event_update(event=obj, **fields)
         else:
-            fields = _service_fields(form, EVENT_FIELDS, changed_only=False)
+            fields = service_fields(form, EVENT_FIELDS, changed_only=False)
             adopt(obj, event_create(organizer=form.cleaned_data["organizer"], **fields))
 
     def save_formset_with_services(self, request, form, formset, change):
@@ -360,7 +238,7 @@ class EventAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
                     raise self.reject(error, formset=formset, label=ticket_type.name) from error
                 formset.deleted_objects.append(ticket_type)
                 continue
-            fields = _service_fields(row, TICKET_TYPE_FIELDS, changed_only=True)
+            fields = service_fields(row, TICKET_TYPE_FIELDS, changed_only=True)
             if not fields:
                 continue
             try:
@@ -373,7 +251,7 @@ class EventAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
                 continue
             try:
                 created = ticket_type_create(event=form.instance,
-                                             **_service_fields(row, TICKET_TYPE_FIELDS, changed_only=False))
+                                             **service_fields(row, TICKET_TYPE_FIELDS, changed_only=False))
             except DomainError as error:
                 raise self.reject(error, form=row) from error
             adopt(row.instance, created)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from events.tests.admin_support import change_form_data, change_url
+from backoffice.tests.admin_support import change_form_data, change_url
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("_fast_password_hashing")]
 

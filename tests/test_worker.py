@@ -41,7 +41,7 @@ from payments.tests.conftest import card
 from ticketing.celery import app
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 CELERY = Path(sys.executable).parent / "celery"
 FAULT_GATEWAY = "payments.tests.fault_gateway.HangAfterCaptureGateway"
 CAPTURE_RECEIVED = re.compile(r"Task payments\.tasks\.payment_capture_task\[([0-9a-f-]+)\] received")
