@@ -9,8 +9,8 @@ The interface `booking_reserve` uses:
 `lock_inventory` takes the same locks for the other use cases (`lifecycle`).
 
 Where the backend cannot send several statements in one round trip (SQLite,
-`round_trips_combine()` false), the fast path steps aside and `core.db` sends the locked path's
-statements one by one.
+`can_combine_round_trips()` false), the fast path steps aside and `core.db` sends the locked path's
+statements one by one. Why each round trip and statement is where it is: docs/hot-path.md.
 """
 
 from __future__ import annotations
@@ -31,18 +31,19 @@ from bookings.models import Booking, Ticket
 from bookings.services import rules
 from bookings.services.inventory import counter_updates
 from core.db import (
-    PreparedQuery,
+    CompiledQuery,
     SQLRead,
     Statement,
-    execute_together,
-    fetch_and_execute,
-    fetch_together,
-    guarded,
+    can_combine_round_trips,
+    guarded_insert,
+    guarded_update,
     insert_statement,
     locking_atomic,
     mark_saved,
-    round_trips_combine,
+    read_then_write,
+    read_together,
     with_ctes,
+    write_together,
 )
 from core.errors import Busy, EventNotPublished, InvalidInput, LimitExceeded, SalesClosed
 from core.recent import RecentCopies
@@ -59,6 +60,17 @@ def try_one_round_trip(*, event: Event, quantities: Mapping[uuid.UUID, int], boo
     """
     return _GuardedHold.attempt(event=event, quantities=quantities, booking=booking, tickets=tickets, now=now,
                                 check=check)
+
+
+def one_round_trip_statements(*, event: Event, copies: Mapping[uuid.UUID, TicketType],
+                               quantities: Mapping[uuid.UUID, int], booking: Booking, tickets: list[Ticket],
+                               now: datetime, check: BuyerCheck) -> list[Statement]:
+    """The statements `try_one_round_trip` sends between BEGIN (with the lock timeout) and COMMIT,
+    in order, with their values, before `server_prepared` (bench/reserve_sql.py writes them out)."""
+    lock = check.lock_read()
+    reads = [*([lock] if lock else []), *_uncapped_reads(event, sorted(quantities))]
+    return [*((c.sql, c.bind(values)) for query, values in reads for c in [query._compiled(values)]),
+            _GuardedHold._writes(event, copies, quantities, booking, tickets, now, check)]
 
 
 @dataclass(frozen=True)
@@ -91,7 +103,7 @@ def locked_inventory(event: Event, type_ids: Iterable[uuid.UUID], check: BuyerCh
 
 def write_hold(event: Event, quantities: Mapping[uuid.UUID, int], booking: Booking, tickets: list[Ticket]) -> None:
     """Take the held capacity and insert the booking and its tickets, then COMMIT: one round trip."""
-    execute_together(
+    write_together(
         [*counter_updates(event=event, per_type=quantities, held=+1),
          insert_statement([booking]), insert_statement(tickets)],
         commit=True,
@@ -114,7 +126,7 @@ def lock_inventory(event: Event, type_ids: Iterable[uuid.UUID], *,
     return event, types
 
 
-Read = tuple[PreparedQuery | SQLRead, dict]
+Read = tuple[CompiledQuery | SQLRead, dict]
 
 
 def _lock_inventory_and_read(event: Event, type_ids: Iterable[uuid.UUID], *, fresh: bool = False,
@@ -139,7 +151,7 @@ def _lock_inventory_and_read(event: Event, type_ids: Iterable[uuid.UUID], *, fre
         reads = _uncapped_reads(event, ids)
         if not fresh:
             reads = reads[:1]  # the type locks only
-    results = fetch_together(*first, *reads, *last)
+    results = read_together(*first, *reads, *last)
     first_rows, results, last_rows = results[:len(first)], results[len(first):len(results) - len(last)], \
         results[len(results) - len(last):]
     if event.capacity is not None:
@@ -154,41 +166,36 @@ def _lock_inventory_and_read(event: Event, type_ids: Iterable[uuid.UUID], *, fre
         raise InvalidInput(_("Unknown ticket type for this event."),
                            errors={"items": [_("Unknown ticket type for this event.")]})
     if event.capacity is None and fresh:
-        event = _EventState.apply(event, results[1])
+        event = _EventState.refuse_if_changed(event, results[1])
     return event, types, first_rows, last_rows
 
 
-def _uncapped_reads(event: Event, ids: list[uuid.UUID]) -> list[tuple[PreparedQuery, dict]]:
+def _uncapped_reads(event: Event, ids: list[uuid.UUID]) -> list[tuple[CompiledQuery, dict]]:
     """The type locks (ids sorted), then the fresh read of an uncapped event (`_EventState`)."""
     return [(_LOCK_TYPES, {"event": event.pk, "types": ids}), (_EventState.query, {"event": event.pk})]
 
 
-# The reservation's queries, compiled once (`PreparedQuery`).
-_LOCK_EVENT = PreparedQuery(lambda event: Event.objects.select_for_update(no_key=True).filter(pk=event).order_by())
-_LOCK_TYPES = PreparedQuery(
+# The reservation's queries, compiled once (`CompiledQuery`).
+_LOCK_EVENT = CompiledQuery(lambda event: Event.objects.select_for_update(no_key=True).filter(pk=event).order_by())
+_LOCK_TYPES = CompiledQuery(
     lambda event, types: TicketType.objects.select_for_update(no_key=True)
     .filter(event_id=event, pk__in=types).order_by("pk")
 )
 
 
 class _EventState:
-    """The event columns a reservation on an uncapped event must see fresh, after its type locks.
-
-    An uncapped event's row is not locked, so the caller's copy may be stale: a concurrent
-    `event_cancel` (which locks every type) or a change of dates may have committed while this
-    transaction waited for the type locks. The reservation reads these columns again in the
-    round trip that takes the type locks, in a statement of its own (so with a snapshot taken
-    once the locks are held) and checks them before it writes. A capacity set meanwhile would
-    need the event row locked after the types, against the global order, so it is refused as
-    `Busy` and the retry takes the capped path; so is a change of currency (possible only
-    while the event has no booking at all).
-    """
+    """The event columns an uncapped reservation reads again after its type locks (the event row
+    is not locked, so the caller's copy may be stale), in a statement of its own, in the same
+    round trip."""
 
     columns = ("status", "starts_at", "capacity", "currency", *BuyerLimits.event_columns)
-    query = PreparedQuery(lambda event: Event.objects.filter(pk=event).order_by().values_list(*_EventState.columns))
+    query = CompiledQuery(lambda event: Event.objects.filter(pk=event).order_by().values_list(*_EventState.columns))
 
     @classmethod
-    def apply(cls, event: Event, rows: list[tuple]) -> Event:
+    def refuse_if_changed(cls, event: Event, rows: list[tuple]) -> Event:
+        """The event as just read (`latest`); `Busy` if a cap or another currency was set since
+        `event` was read: the event row would have to be locked after the types, so the retry
+        starts over from the fresh row."""
         latest = cls.latest(event, rows)
         if not cls.same_terms(event, latest):
             raise Busy()
@@ -221,27 +228,14 @@ def forget_recent_ticket_type(pk) -> None:
 
 @dataclass(frozen=True)
 class _GuardedHold:
-    """A reservation in one round trip: the rules checked on this process's copies of the rows,
-    the writes guarded in SQL by "nothing the rules read has changed, and there is room".
+    """A reservation in one round trip: the rules checked in Python on this process's copies of
+    the rows (`_RECENT_TYPES`), the writes guarded in SQL by "every column the rules read still
+    equals the copy's, and there is room". Applies to an uncapped event whose requested types this
+    process read in the last second, where `can_combine_round_trips()`.
 
-    It applies to an uncapped event whose requested ticket types this process read in the last
-    second (`_RECENT_TYPES`; every reservation refreshes them). The rules run in Python on the
-    copies (`rules.check_sellable`, the prices) before anything is sent. Then one simple query:
-    BEGIN and the lock timeout; the type locks, returning the types (`_LOCK_TYPES`); a fresh
-    read of the event (`_EventState`); the counter UPDATE, only where every column the rules
-    read (`type_columns`, `_EventState.columns`) still equals the copy's and every type has
-    room (the guard, a read), and the booking and ticket INSERTs, only if the guard holds;
-    COMMIT. Each statement takes its snapshot when it starts, so everything after the locks
-    sees what was committed while they were waited for, as in the locked path. The hot row is
-    held for the server's part of one simple query, with no round trip to the client in
-    between. The statements are prepared on the server once per connection
-    (`core.db.prepared`, through `fetch_and_execute`).
-
-    When nothing was written, the fresh rows that came back decide, as the locked path would
-    decide on them: a rule's refusal, or `SoldOut` when short and the event has no lapsed hold
-    to reclaim. Anything else (a copy out of date, a cap or a currency set meanwhile, lapsed
-    holds) goes on to the locked path, which starts afresh: every refusal is the one the
-    locked path gives on the same rows.
+    Guarantees: nothing is written unless the guard holds for every type, in the same snapshot
+    chain as the locks; when nothing was written, a refusal the fresh rows prove is raised, and
+    anything else goes to the locked path, which gives the refusal it gives on the same rows.
     """
 
     written: bool
@@ -255,7 +249,7 @@ class _GuardedHold:
     def attempt(cls, *, event: Event, quantities: Mapping[uuid.UUID, int], booking: Booking,
                 tickets: list[Ticket], now: datetime, check: BuyerCheck) -> _GuardedHold:
         copies = {pk: _RECENT_TYPES.get(pk) for pk in quantities}
-        if event.capacity is not None or not round_trips_combine() or any(
+        if event.capacity is not None or not can_combine_round_trips() or any(
                 tt is None or tt.event_id != event.pk for tt in copies.values()):
             return cls(False, event)
         try:
@@ -266,7 +260,7 @@ class _GuardedHold:
         ids = sorted(quantities)
         lock = check.lock_read()  # the buyer's and the address's locks, first, in a statement of their own
         with locking_atomic():
-            results, [(written, lapsed_holds, *usage)], _committed = fetch_and_execute(
+            results, [(written, lapsed_holds, *usage)], _committed = read_then_write(
                 [*([lock] if lock else []), *_uncapped_reads(event, ids)],
                 cls._writes(event, copies, quantities, booking, tickets, now, check),
                 commit=True,
@@ -305,16 +299,18 @@ class _GuardedHold:
         per_type = [value for pk in ids
                     for value in (pk, quantities[pk], *(getattr(copies[pk], c) for c in cls.type_columns))]
         event_state = [getattr(event, c) for c in _EventState.columns]
-        [counters] = counter_updates(event=event, per_type=quantities, held=+1)  # uncapped: the types only
         guard: Statement = (cls._guard_sql(len(ids)), [len(ids), *per_type, event.pk, event.pk, *event_state])
         if check.applies:
             (usage_sql, usage_params), (within, limits) = check.usage_statement(), check.within_limits()
             guard = (f"SELECT g.ok AND {within} AS ok, {cls._USAGE_COLUMNS} "  # noqa: S608 - names and %s only
                      f"FROM ({guard[0]}) AS g CROSS JOIN ({usage_sql}) AS u", [*limits, *guard[1], *usage_params])
+        wrote = "(SELECT ok FROM w0)"
         return with_ctes([
             guard,
-            *(guarded(write, "(SELECT ok FROM w0)")
-              for write in (counters, insert_statement([booking]), insert_statement(tickets))),
+            # The locked path's writes (`write_hold`; uncapped: the types' counters only), guarded.
+            guarded_update(TicketType, pks=ids, add={"held": [quantities[pk] for pk in ids]}, condition=wrote),
+            guarded_insert([booking], condition=wrote),
+            guarded_insert(tickets, condition=wrote),
             (cls._outcome_sql(check.applies), [event.pk, Booking.Status.RESERVED, now]),
         ])
 

@@ -14,7 +14,7 @@ from django.db import connection
 from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Value, When
 
 from bookings.models import Booking, Ticket
-from core.db import PreparedQuery, Statement, locking_atomic, update_statement
+from core.db import CompiledQuery, Statement, locking_atomic, update_statement
 from events.models import Event, TicketType
 
 # Reclaiming expired holds inside a reservation is bounded so a buyer never
@@ -60,8 +60,8 @@ def _type_counters(types: list[uuid.UUID], **deltas: list[int]) -> Statement:
                             **{column: F(column) + delta(values) for column, values in deltas.items()})
 
 
-_TYPE_COUNTERS = PreparedQuery(_type_counters)
-_EVENT_COUNTERS = PreparedQuery(lambda event, **deltas: update_statement(
+_TYPE_COUNTERS = CompiledQuery(_type_counters)
+_EVENT_COUNTERS = CompiledQuery(lambda event, **deltas: update_statement(
     Event.objects.filter(pk=event), **{column: F(column) + n for column, n in deltas.items()}))
 
 
@@ -111,7 +111,7 @@ def _reclaimable(event: uuid.UUID, types: list[uuid.UUID], now: datetime):
 
 
 # Every refused reservation looks for lapsed holds while it holds the lock: compiled once.
-_RECLAIMABLE = PreparedQuery(_reclaimable)
+_RECLAIMABLE = CompiledQuery(_reclaimable)
 
 
 def inventory_repair(*, event_ids: Sequence[uuid.UUID]) -> None:

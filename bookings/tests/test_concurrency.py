@@ -20,7 +20,7 @@ from bookings.models import Booking, Ticket
 from bookings.services import LineItem, booking_cancel, booking_reserve, event_cancel, holds, holds_expire, inventory
 from bookings.tests.conftest import assert_bookings_match_tickets, assert_inventory_consistent
 from bookings.tests.factories import make_booking, new_email
-from core import db
+from core.db import transactions
 from core.errors import Busy, InvalidTransition, SoldOut
 from events.models import Event, TicketType
 from events.tests.factories import EventFactory, TicketTypeFactory
@@ -93,7 +93,7 @@ def lock_errors(monkeypatch):
     inside the sweeper would otherwise go unnoticed.
     """
     seen = []
-    original = db._is_busy_error
+    original = transactions._is_busy_error
 
     def spy(exc):
         busy = original(exc)
@@ -101,7 +101,7 @@ def lock_errors(monkeypatch):
             seen.append(getattr(exc.__cause__, "sqlstate", None))
         return busy
 
-    monkeypatch.setattr(db, "_is_busy_error", spy)
+    monkeypatch.setattr(transactions, "_is_busy_error", spy)
     return seen
 
 

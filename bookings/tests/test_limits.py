@@ -22,7 +22,7 @@ from bookings.services import LineItem, booking_cancel, booking_reserve, holds, 
 from bookings.tests.conftest import assert_inventory_consistent
 from bookings.tests.factories import make_booking, new_email
 from bookings.tests.test_services import FreshCopies, path, read_here, sent  # noqa: F401 - `path` is autouse
-from core.db import _numbered as numbered
+from core.db.server_prepared import numbered
 from core.errors import (
     AddressHoldLimitReached,
     Busy,

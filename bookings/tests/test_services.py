@@ -23,8 +23,8 @@ from bookings.services import (
 )
 from bookings.tests.conftest import assert_bookings_match_tickets, assert_inventory_consistent
 from bookings.tests.factories import make_booking, new_email
-from core.db import _numbered as numbered
 from core.db import statement_sql
+from core.db.server_prepared import numbered
 from core.errors import (
     EventNotPublished,
     HoldExpired,

@@ -39,6 +39,3 @@ __all__ = [
     "with_ctes",
     "write_together",
 ]
-
-from core.db._old_names import *  # noqa: E402, F403  TEMPORARY, until bookings uses the new names
-from core.db._old_names import _numbered  # noqa: E402, F401  TEMPORARY
