@@ -9,6 +9,7 @@ from django.db import connection
 
 from bench import reserve_sql
 from bookings.models import Booking, Ticket
+from bookings.services import LineItem, booking_reserve
 from bookings.tests.conftest import assert_bookings_match_tickets, assert_inventory_consistent
 from events.models import TicketType
 from events.tests.factories import EventFactory, TicketTypeFactory
@@ -51,3 +52,26 @@ def test_pgbench_runs_the_script_and_reserves_as_the_service_does():
     assert result.returncode == 0, result.stdout + result.stderr
     assert Ticket.objects.filter(ticket_type=sold_out).count() == 1
     assert_inventory_consistent()
+
+
+@pytest.mark.django_db(transaction=True)  # the one round trip commits in its own query: the outermost block
+def test_the_script_statements_are_the_ones_a_reservation_sends(settings):
+    """`holds.one_round_trip_statements`, which the script is generated from, is what the service's
+    one round trip sends for a reservation of the same shape (one ticket, no limits)."""
+    settings.DATABASE_PREPARED_STATEMENTS = False  # the statements as text
+    settings.BOOKING_MAX_HOLDS_PER_BUYER = settings.BOOKING_MAX_HOLDS_PER_IP = 0
+    settings.BOOKING_MAX_TICKETS_PER_BUYER = 0
+    tt = TicketTypeFactory(event=EventFactory(), capacity=10)
+    booking_reserve(event=tt.event, items=[LineItem(tt, 1)], email="a@example.com")  # the copies, now recent
+    sent = []
+
+    def record(execute, sql, params, many, context):
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        booking_reserve(event=tt.event, items=[LineItem(tt, 1)], email="b@example.com")
+
+    statements, _expressions = reserve_sql.statements()
+    [query] = sent
+    assert query.endswith("; ".join(sql for sql, _params in statements) + "; COMMIT")
