@@ -233,9 +233,9 @@ class _GuardedHold:
     equals the copy's, and there is room". Applies to an uncapped event whose requested types this
     process read in the last second, where `can_combine_round_trips()`.
 
-    Guarantees: nothing is written unless the guard holds for every type, in the same snapshot
-    chain as the locks; when nothing was written, a refusal the fresh rows prove is raised, and
-    anything else goes to the locked path, which gives the refusal it gives on the same rows.
+    Guarantees: nothing is written unless the guard holds for every type, on rows read after the
+    type locks were granted; when nothing was written, a refusal the fresh rows prove is raised,
+    and anything else goes to the locked path, which gives the refusal it gives on the same rows.
     """
 
     written: bool
