@@ -296,10 +296,7 @@ class _GuardedHold:
         counts (`check.usage_statement()`, as `u`) are within the limits, and returns them.
         """
         ids = sorted(quantities)
-        per_type = [value for pk in ids
-                    for value in (pk, quantities[pk], *(getattr(copies[pk], c) for c in cls.type_columns))]
-        event_state = [getattr(event, c) for c in _EventState.columns]
-        guard: Statement = (cls._guard_sql(len(ids)), [len(ids), *per_type, event.pk, event.pk, *event_state])
+        guard = cls.guard(event, copies, quantities)
         if check.applies:
             (usage_sql, usage_params), (within, limits) = check.usage_statement(), check.within_limits()
             guard = (f"SELECT g.ok AND {within} AS ok, {cls._USAGE_COLUMNS} "  # noqa: S608 - names and %s only
@@ -315,6 +312,17 @@ class _GuardedHold:
         ])
 
     _USAGE_COLUMNS = "u.holds, u.address_holds, u.address_first_end, u.tickets"  # `Usage.from_row`
+
+    @classmethod
+    def guard(cls, event: Event, copies: Mapping[uuid.UUID, TicketType],
+              quantities: Mapping[uuid.UUID, int]) -> Statement:
+        """The guard's read (`ok`): the SQL restatement of the room rule (`events.rules.type_remaining`),
+        on rows still equal to the copies (bookings/tests/test_rule_agreement.py checks it)."""
+        ids = sorted(quantities)
+        per_type = [value for pk in ids
+                    for value in (pk, quantities[pk], *(getattr(copies[pk], c) for c in cls.type_columns))]
+        event_state = [getattr(event, c) for c in _EventState.columns]
+        return cls._guard_sql(len(ids)), [len(ids), *per_type, event.pk, event.pk, *event_state]
 
     @staticmethod
     @cache

@@ -17,8 +17,7 @@ from bookings.models import Booking, Ticket
 from core.db import CompiledQuery, Statement, locking_atomic, update_statement
 from events.models import Event, TicketType
 
-# Reclaiming expired holds inside a reservation is bounded so a buyer never
-# pays for a big backlog; the sweeper (`holds_expire`) does the rest.
+# Lapsed holds a reservation reclaims at most; the sweeper (`holds_expire`) does the rest.
 RECLAIM_LIMIT = 200
 
 
@@ -83,11 +82,9 @@ def release_holds(*, event: Event, booking_ids: Sequence[uuid.UUID], status: str
 
 
 def reclaim_expired_holds(event: Event, types: Mapping[uuid.UUID, TicketType], now: datetime) -> int:
-    """Expire unswept holds on the locked types; return how many bookings were released.
-
-    Only bookings whose held tickets are all of the locked types qualify, so no
-    further ticket type is locked out of order. Bookings another transaction
-    holds (a payment in flight, a sweeper) are skipped, never waited for.
+    """Expire lapsed holds on the locked types (at most RECLAIM_LIMIT); return how many bookings
+    were released. Only bookings whose held tickets are all of these types qualify (no further lock
+    out of order); bookings locked elsewhere are skipped, never waited for.
     """
     booking_ids = [pk for (pk,) in _RECLAIMABLE.fetch(event=event.pk, types=list(types), now=now)]
     if booking_ids:
@@ -117,9 +114,8 @@ _RECLAIMABLE = CompiledQuery(_reclaimable)
 def inventory_repair(*, event_ids: Sequence[uuid.UUID]) -> None:
     """Set the counters of these events and their ticket types to what their ticket rows say.
 
-    Takes the same locks as a reservation (event, then its types by pk), so
-    nothing moves while it counts. The CHECK constraints still apply: rows
-    that exceed a capacity cannot be "repaired" into an oversold counter.
+    Takes a reservation's locks (event, then its types by pk), so nothing moves while it counts;
+    rows beyond a capacity fail the CHECK constraints rather than oversell.
     """
     from bookings.selectors import ticket_counts
 

@@ -25,11 +25,8 @@ from events.models import Event, TicketType
 def _lock_booking(booking: Booking) -> tuple[Event, Booking]:
     """Lock a booking's event (when capped) and ticket types, then the booking itself.
 
-    The event returned is read after the locks (`fresh`): the caller's copy may be
-    seconds old (the capture task reads it before calling the gateway), and an
-    uncapped event's row is not locked here, so its status and capacity are read
-    again once the type locks are held. A cap set meanwhile is refused as `Busy`
-    (the event's lock would come after the types'); the retry locks it first.
+    The event returned is read after the locks, whatever the age of the caller's copy; a cap set
+    meanwhile is refused as `Busy` (its lock would come after the types'), and the retry takes it.
     """
     type_ids = Ticket.objects.filter(booking_id=booking.pk).values_list("ticket_type_id", flat=True).distinct()
     event, _types = lock_inventory(booking.event, list(type_ids), fresh=True)
@@ -41,8 +38,6 @@ def _refresh(booking: Booking) -> Booking:
     """The caller's instance, updated to what was just committed."""
     booking.refresh_from_db()
     return booking
-
-
 
 
 def booking_cancel(*, booking: Booking) -> Booking:
@@ -63,8 +58,7 @@ def booking_cancel(*, booking: Booking) -> Booking:
 def booking_start_payment(*, booking: Booking) -> Booking:
     """`reserved` -> `processing`: the card is authorized, capture follows; the hold is kept.
 
-    Locks only the booking: no counter moves. A hold past its deadline raises
-    `HoldExpired` (the sweeper releases it).
+    Locks only the booking; no counter moves. A hold past its deadline raises `HoldExpired`.
     """
     with locking_atomic():
         locked = Booking.objects.select_for_update(no_key=True).get(pk=booking.pk)
@@ -81,9 +75,7 @@ def booking_start_payment(*, booking: Booking) -> Booking:
 def booking_confirm(*, booking: Booking) -> Booking:
     """`processing` -> `confirmed`: held tickets become issued, held capacity becomes sold.
 
-    Decides on rows read after its locks were granted (`_lock_booking`): an event
-    cancelled while the payment was being captured refuses the confirmation
-    (`InvalidTransition`), and the caller gives the money back.
+    Decides on rows read after its locks: a cancelled event refuses it (`InvalidTransition`).
     """
     now = timezone.now()
     with locking_atomic():
@@ -148,15 +140,11 @@ def tickets_release_sold(*, booking: Booking, tickets: Sequence[Ticket | uuid.UU
     return released
 
 
-
-
 def holds_expire(*, batch_size: int | None = None, max_batches: int = 50) -> int:
     """Release every hold past its deadline; return how many bookings expired.
 
-    Works in small batches, one short transaction per event and batch, so
-    buyers never wait long behind it. Bookings locked elsewhere are skipped
-    (`skip_locked`), so several workers can sweep at once: each booking is
-    expired exactly once, and a skipped one is taken by a later run.
+    One short transaction per event and batch. Bookings locked elsewhere are skipped, so several
+    workers can sweep at once: each booking is expired exactly once, a skipped one by a later run.
     """
     batch_size = batch_size or settings.HOLDS_EXPIRE_BATCH
     expired = 0
@@ -202,16 +190,11 @@ def _expire_bookings(event_id: uuid.UUID, booking_ids: list[uuid.UUID], now: dat
     return len(locked_ids)
 
 
-
-
 def event_cancel(*, event: Event) -> list[uuid.UUID]:
     """Cancel an event: no more sales, every hold released at once.
 
-    Locks the event and all its ticket types first, so no reservation can slip
-    in. Returns the ids of confirmed bookings, which must be refunded (the
-    payments app queues those refunds). A booking whose payment is in flight
-    cannot be confirmed any more (`booking_confirm` refuses), so its capture
-    fails and releases it.
+    Locks the event and all its ticket types first, so no reservation slips in. Returns the ids
+    of confirmed bookings, to be refunded; a booking being paid can no longer be confirmed.
     """
     now = timezone.now()
     with locking_atomic():

@@ -22,6 +22,14 @@ from bookings.limits import BuyerCheck, Usage
 from bookings.models import Booking, Ticket
 from core.errors import Busy, EventNotPublished, InvalidInput, LimitExceeded, SalesClosed, SoldOut
 from events.models import Event, TicketType
+from events.rules import (
+    SALES_ENDED,
+    SALES_NOT_STARTED,
+    event_remaining,
+    sales_state,
+    ticket_type_available,
+    type_remaining,
+)
 
 
 @dataclass(frozen=True)
@@ -84,15 +92,16 @@ def booking_email(email: str, buyer: AbstractBaseUser | None) -> str:
 
 def check_sellable(event: Event, types: Mapping[uuid.UUID, TicketType],
                    quantities: Mapping[uuid.UUID, int], now: datetime) -> None:
-    """The event is published, each type's sales window is open at `now`, and no quantity is above
-    its type's limit per booking."""
+    """The event is published, each type is on sale at `now` (`events.rules.sales_state`), and no
+    quantity is above its type's limit per booking."""
     if event.status != Event.Status.PUBLISHED:
         raise EventNotPublished()
     for pk, quantity in quantities.items():
         tt = types[pk]
-        if tt.sales_start is not None and now < tt.sales_start:
+        window = sales_state(tt, event=event, now=now)
+        if window == SALES_NOT_STARTED:
             raise SalesClosed(_("Sales for '%(name)s' have not started yet.") % {"name": tt.name})
-        if now >= (tt.sales_end or event.starts_at):
+        if window == SALES_ENDED:
             raise SalesClosed(_("Sales for '%(name)s' are closed.") % {"name": tt.name})
         if quantity > tt.max_per_booking:
             raise LimitExceeded(
@@ -117,22 +126,20 @@ def check_buyer(check: BuyerCheck, event: Event, usage: Usage | None) -> None:
 
 
 def is_short(event: Event, types: Mapping[uuid.UUID, TicketType], quantities: Mapping[uuid.UUID, int]) -> bool:
-    """Whether some type, or the capped event, has less room than requested."""
-    if any(types[pk].capacity - types[pk].sold - types[pk].held < n for pk, n in quantities.items()):
+    """Whether some type, or the capped event, has less room than requested (`events.rules`)."""
+    if any(type_remaining(types[pk]) < n for pk, n in quantities.items()):
         return True
-    return event.capacity is not None and event.capacity - event.sold - event.held < sum(quantities.values())
+    event_left = event_remaining(event)
+    return event_left is not None and event_left < sum(quantities.values())
 
 
 def sold_out(event: Event, types: Mapping[uuid.UUID, TicketType], quantities: Mapping[uuid.UUID, int]) -> SoldOut:
     """The `SoldOut` to raise: what is left of each requested type, and the first shortfall in words."""
-    event_left = None if event.capacity is None else max(0, event.capacity - event.sold - event.held)
-    available = {}
-    for pk in quantities:
-        left = types[pk].remaining
-        available[str(pk)] = left if event_left is None else min(left, event_left)
+    event_left = event_remaining(event)
+    available = {str(pk): ticket_type_available(types[pk], event=event) for pk in quantities}
     for pk, n in quantities.items():
-        if types[pk].remaining < n:
-            left = types[pk].remaining
+        left = type_remaining(types[pk])
+        if left < n:
             detail = (
                 _("'%(name)s' is sold out.") % {"name": types[pk].name}
                 if left == 0
