@@ -30,12 +30,12 @@ def pytest_sessionstart(session):
 def _isolated_cache():
     from django.core.cache import cache
 
-    from bookings import services
+    from bookings.services import holds
     from events import permissions
 
     cache.clear()
     permissions._recent.clear()
-    services._RECENT_TYPES.clear()
+    holds._RECENT_TYPES.clear()
     yield
 
 

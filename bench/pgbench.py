@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import re
 import shutil
-from pathlib import Path
 
 from bench import infra
-
-SCRIPT = Path(__file__).with_name("reserve.sql")
+from bench.reserve_sql import pgbench_command
 
 
 def _number(pattern: str, text: str) -> float | None:
@@ -22,10 +20,8 @@ def reserve_tps(*, clients: int, duration: int, event_id: str, ticket_type_id: s
     if binary is None:
         return {"skipped": "pgbench is not installed (Debian: postgresql-client)"}
     used = max(1, min(clients, infra.pg_free_connections()))
-    cmd = [binary, "-h", "127.0.0.1", "-U", "postgres", "-n", "-f", str(SCRIPT),
-           # -M simple pastes variables into the SQL as they are: the quotes make them literals.
-           "-D", f"event='{event_id}'", "-D", f"tt='{ticket_type_id}'", "-D", "prepared=0",
-           "-c", str(used), "-j", str(min(used, 2)), "-T", str(duration), infra.DB_NAME]
+    cmd = pgbench_command(binary, event_id=event_id, ticket_type_id=ticket_type_id, database=infra.DB_NAME,
+                          clients=used, limit=["-T", str(duration)])
     result = infra.run(cmd, timeout=duration + 120)
     output = result.stdout + result.stderr
     if result.returncode:

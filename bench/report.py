@@ -262,7 +262,7 @@ def markdown(results: dict, history: str = HISTORY_PLACEHOLDER) -> str:
         "a copy of the ticket types), measured with the Django test client and `CaptureQueriesContext`. Each item "
         "is one round trip as psycopg sent it: one simple query, here of several statements, each shown as the "
         "statement it runs (they are prepared once per connection and sent as `EXECUTE name(values)`, "
-        "`core.db.prepared`). The health check of a kept connection (`CONN_HEALTH_CHECKS`) polls its socket "
+        "`core.db.server_prepared`). The health check of a kept connection (`CONN_HEALTH_CHECKS`) polls its socket "
         "and sends no query unless the server has ended the connection (`core.postgresql`); the token comes "
         "from Redis (one round trip):",
         "\n".join(f"{i}. One simple query:\n" + "\n".join(f"   - `{statement}`" for statement in statements)

@@ -208,8 +208,3 @@ class TicketType(models.Model):
     def clean(self) -> None:
         if self.sales_start and self.sales_end and self.sales_end <= self.sales_start:
             raise ValidationError({"sales_end": _("Sales must end after they start.")})
-
-    @property
-    def remaining(self) -> int:
-        """Capacity not sold or held, ignoring the event cap (see selectors)."""
-        return max(0, self.capacity - self.sold - self.held)

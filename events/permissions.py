@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from core.db import PreparedQuery
+from core.db import CompiledQuery
 from core.recent import RecentCopies
 from events.models import Event, Organizer
 
@@ -166,7 +166,7 @@ def event_visible_to(user, pk, *, recent: bool = False) -> Event | None:
     return event if public or can_manage_event(user, event) else None
 
 
-_EVENT_BY_PK = PreparedQuery(lambda event: Event.objects.filter(pk=event).order_by())
+_EVENT_BY_PK = CompiledQuery(lambda event: Event.objects.filter(pk=event).order_by())
 
 RECENT_EVENT_SECONDS = 1.0
 _recent = RecentCopies(seconds=RECENT_EVENT_SECONDS)

@@ -1,4 +1,4 @@
-"""Reads of the catalogue and the one definition of availability."""
+"""Reads of the catalogue, with availability and the sales window as `events.rules` defines them."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import F, Max, Min, Q, QuerySet, Sum
+from django.db.models import Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
-from events.models import Event, TicketType
+from events.models import Event
+from events.rules import event_remaining, remaining_expression, ticket_type_available, type_remaining
 
 
 @dataclass(frozen=True)
@@ -32,41 +33,6 @@ class EventAvailability:
     ticket_types: list[TicketTypeAvailability] = field(default_factory=list)
 
 
-def event_remaining(event: Event) -> int | None:
-    """Seats left under the event cap, or None when the event has no cap."""
-    if event.capacity is None:
-        return None
-    return max(0, event.capacity - event.sold - event.held)
-
-
-def ticket_type_available(ticket_type: TicketType, *, event: Event | None = None) -> int:
-    """Tickets of this type a buyer can still reserve: its own remainder, bounded by the event cap."""
-    event = event or ticket_type.event
-    left = max(0, ticket_type.capacity - ticket_type.sold - ticket_type.held)
-    cap = event_remaining(event)
-    return left if cap is None else min(left, cap)
-
-
-# Sales window of a ticket type (`ticket_type_sales_state`).
-SALES_NOT_STARTED = "not_started"
-SALES_OPEN = "open"
-SALES_ENDED = "ended"
-
-
-def ticket_type_sales_state(ticket_type: TicketType, *, event: Event, now: datetime | None = None) -> str:
-    """Where `now` falls in the type's sales window; sales end when the event starts unless set earlier.
-
-    The one definition of the window: the booking service refuses a reservation
-    outside it, the pages show it.
-    """
-    now = now or timezone.now()
-    if ticket_type.sales_start is not None and now < ticket_type.sales_start:
-        return SALES_NOT_STARTED
-    if now >= (ticket_type.sales_end or event.starts_at):
-        return SALES_ENDED
-    return SALES_OPEN
-
-
 def event_cities() -> list[str]:
     """Cities of upcoming published events, for the catalogue's city filter."""
     return list(
@@ -85,7 +51,7 @@ def availability_for_event(*, event: Event) -> EventAvailability:
         )
         for tt in types
     ]
-    total = sum(max(0, tt.capacity - tt.sold - tt.held) for tt in types)
+    total = sum(type_remaining(tt) for tt in types)
     cap = event_remaining(event)
     return EventAvailability(
         event=event.pk,
@@ -135,7 +101,7 @@ def event_list_published(
     return qs.annotate(
         min_price=Min("ticket_types__price"),
         max_price=Max("ticket_types__price"),
-        type_remaining=Sum(F("ticket_types__capacity") - F("ticket_types__sold") - F("ticket_types__held")),
+        type_remaining=Sum(remaining_expression("ticket_types__")),
     ).order_by("starts_at", "name")
 
 

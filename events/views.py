@@ -20,15 +20,8 @@ from django.views.generic import ListView, View
 from events.forms import EventFilterForm
 from events.models import Event, TicketType
 from events.permissions import can_manage_event
-from events.selectors import (
-    SALES_ENDED,
-    SALES_NOT_STARTED,
-    event_available,
-    event_cities,
-    event_list_published,
-    ticket_type_available,
-    ticket_type_sales_state,
-)
+from events.rules import SALES_ENDED, SALES_NOT_STARTED, sales_state, ticket_type_available
+from events.selectors import event_available, event_cities, event_list_published
 
 # At or below this many seats left an event's card says "few left".
 FEW_LEFT = 10
@@ -108,7 +101,7 @@ def ticket_rows(event: Event, ticket_types: list[TicketType], *, values: dict | 
     rows = []
     for tt in ticket_types:
         available = ticket_type_available(tt, event=event)
-        window = ticket_type_sales_state(tt, event=event, now=now)
+        window = sales_state(tt, event=event, now=now)
         if not event.is_published:
             state = "closed"
         elif window == SALES_NOT_STARTED:

@@ -18,15 +18,15 @@ from django.test.utils import CaptureQueriesContext
 from psycopg.pq import TransactionStatus
 
 from core.db import (
-    PreparedQuery,
-    execute_together,
-    fetch_and_execute,
-    fetch_together,
-    guarded,
+    CompiledQuery,
+    guarded_insert,
     insert_statement,
-    prepared,
+    read_then_write,
+    read_together,
+    server_prepared,
     statement_sql,
     with_ctes,
+    write_together,
 )
 from core.postgresql.base import _begin_statement
 from events.models import Organizer
@@ -149,7 +149,7 @@ def test_writes_can_commit_in_their_own_round_trip_when_the_block_is_the_outermo
     with other_connection() as other, CaptureQueriesContext(connection) as ctx:
         with transaction.atomic():
             first, second = organizer("one", id=10**9 + 1), organizer("two", id=10**9 + 2)  # keys set: no RETURNING
-            assert execute_together([insert_statement([first]), insert_statement([second])], commit=True)
+            assert write_together([insert_statement([first]), insert_statement([second])], commit=True)
             assert names_seen_by(other) == {"one", "two"}  # committed before the block ends
             assert server_status() == TransactionStatus.IDLE
             with pytest.raises(TransactionManagementError), connection.cursor() as cursor:
@@ -163,7 +163,7 @@ def test_writes_can_commit_in_their_own_round_trip_when_the_block_is_the_outermo
 def test_writes_inside_an_outer_transaction_leave_the_commit_to_it():
     with other_connection() as other, transaction.atomic():
         with transaction.atomic():
-            assert not execute_together([insert_statement([organizer("inner", id=10**9)])], commit=True)
+            assert not write_together([insert_statement([organizer("inner", id=10**9)])], commit=True)
         assert names_seen_by(other) == set()
         transaction.set_rollback(True)
     assert Organizer.objects.count() == 0
@@ -172,10 +172,10 @@ def test_writes_inside_an_outer_transaction_leave_the_commit_to_it():
 def test_reads_run_together_go_out_in_one_round_trip_and_come_back_in_order():
     Organizer.objects.bulk_create([organizer("a"), organizer("b")])
     [a, b] = Organizer.objects.order_by("name")
-    lock = PreparedQuery(lambda pk: Organizer.objects.select_for_update().filter(pk=pk))
-    names = PreparedQuery(lambda pks: Organizer.objects.filter(pk__in=pks).order_by("name").values_list("name"))
+    lock = CompiledQuery(lambda pk: Organizer.objects.select_for_update().filter(pk=pk))
+    names = CompiledQuery(lambda pks: Organizer.objects.filter(pk__in=pks).order_by("name").values_list("name"))
     with CaptureQueriesContext(connection) as ctx, transaction.atomic():
-        locked, named = fetch_together((lock, {"pk": b.pk}), (names, {"pks": [a.pk, b.pk]}))
+        locked, named = read_together((lock, {"pk": b.pk}), (names, {"pks": [a.pk, b.pk]}))
     assert locked == [b] and locked[0].slug == b.slug
     assert named == [("a",), ("b",)]
     [statement] = sent(ctx)  # one round trip
@@ -183,32 +183,32 @@ def test_reads_run_together_go_out_in_one_round_trip_and_come_back_in_order():
 
 
 def test_reads_and_a_write_go_out_in_one_round_trip_and_can_commit_with_it():
-    """`fetch_and_execute`: a lock and a read, then a write that depends on what it finds, and
+    """`read_then_write`: a lock and a read, then a write that depends on what it finds, and
     COMMIT, as one simple query; the write's snapshot is taken after the lock was granted."""
     a = organizer("a")
     a.save()
-    lock = PreparedQuery(lambda pk: Organizer.objects.select_for_update().filter(pk=pk))
-    count = PreparedQuery(lambda pk: Organizer.objects.filter(pk=pk).values_list("pk"))
+    lock = CompiledQuery(lambda pk: Organizer.objects.select_for_update().filter(pk=pk))
+    count = CompiledQuery(lambda pk: Organizer.objects.filter(pk=pk).values_list("pk"))
     b = organizer("b", id=10**9 + 3)
     write = with_ctes([("SELECT count(*) = 1 AS ok FROM events_organizer WHERE name = %s", ["a"]),
-                       guarded(insert_statement([b]), "(SELECT ok FROM w0)"),
+                       guarded_insert([b], condition="(SELECT ok FROM w0)"),
                        ("SELECT ok FROM w0", [])])
     with other_connection() as other, CaptureQueriesContext(connection) as ctx:
         with transaction.atomic():
-            (locked, counted), rows, committed = fetch_and_execute(
+            (locked, counted), rows, committed = read_then_write(
                 [(lock, {"pk": a.pk}), (count, {"pk": a.pk})], write, commit=True)
             assert names_seen_by(other) == {"a", "b"}  # committed before the block ends
         with transaction.atomic():
             inner = transaction.atomic()
             with inner:
-                *_, committed_inside = fetch_and_execute([(count, {"pk": a.pk})], ("SELECT 1", []), commit=True)
+                *_, committed_inside = read_then_write([(count, {"pk": a.pk})], ("SELECT 1", []), commit=True)
     assert (locked, counted, rows, committed, committed_inside) == ([a], [(a.pk,)], [(True,)], True, False)
     [statement, *_rest] = sent(ctx)
     assert statement.startswith("BEGIN; SELECT") and "FOR UPDATE; SELECT" in statement
     assert statement.endswith("FROM w0; COMMIT")
 
 
-# --- statements prepared on the server (core.db.prepared) ------------------------------------
+# --- statements prepared on the server (core.db.server_prepared) ------------------------------------
 
 
 @pytest.fixture
@@ -227,7 +227,7 @@ def prepared_here() -> dict[str, tuple[int, int]]:
 def test_a_hot_path_statement_is_prepared_once_per_connection_then_only_executed():
     a, b = organizer("a"), organizer("b")
     Organizer.objects.bulk_create([a, b])
-    names = PreparedQuery(lambda pks: Organizer.objects.filter(pk__in=pks).order_by("name").values_list("name"))
+    names = CompiledQuery(lambda pks: Organizer.objects.filter(pk__in=pks).order_by("name").values_list("name"))
 
     with CaptureQueriesContext(connection) as ctx:
         rows = [names.fetch(pks=[a.pk, b.pk]) for _ in range(8)]
@@ -247,7 +247,7 @@ def test_prepared_statements_can_be_switched_off(settings):
     settings.DATABASE_PREPARED_STATEMENTS = False
     a = organizer("a")
     a.save()
-    query = PreparedQuery(lambda pk: Organizer.objects.filter(pk=pk).values_list("name"))
+    query = CompiledQuery(lambda pk: Organizer.objects.filter(pk=pk).values_list("name"))
     with CaptureQueriesContext(connection) as ctx:
         assert query.fetch(pk=a.pk) == [("a",)]
     assert ctx.captured_queries[0]["sql"].startswith('SELECT "events_organizer"."name"')
@@ -261,7 +261,7 @@ def test_a_prepared_statement_takes_each_value_with_its_type_and_nulls_where_the
     when = datetime(2030, 1, 1, tzinfo=UTC)
     with connection.cursor() as cursor:
         for values, expected in (([1, 5, 0, None], (5, None)), ([0, 5, 7, when], (7, when))):
-            [(sql, params)] = prepared(connection, [(statement[0], values)])
+            [(sql, params)] = server_prepared(connection, [(statement[0], values)])
             cursor.execute(sql, params)
             assert sql.startswith("EXECUTE ticketing_") and cursor.fetchall() == [expected]
 
@@ -271,8 +271,8 @@ def test_a_statement_that_cannot_be_prepared_fails_and_is_not_left_half_prepared
     good = ("SELECT %s::int + 1", [1])
     bad = ("SELECT no_such_column FROM events_organizer WHERE id = %s", [1])
     with pytest.raises(ProgrammingError):
-        prepared(connection, [good, bad])
-    [(sql, params)] = prepared(connection, [good])  # prepared under a new name: no "already exists"
+        server_prepared(connection, [good, bad])
+    [(sql, params)] = server_prepared(connection, [good])  # prepared under a new name: no "already exists"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         assert cursor.fetchall() == [(2,)]

@@ -114,7 +114,7 @@ else:
 
 # The hot path's statements (a reservation's) are prepared once per connection on PostgreSQL and
 # then only EXECUTEd, so the server parses and plans them once instead of on every request
-# (core/db.py). Off for a connection pooler that does not keep sessions (PgBouncer in
+# (core/db/server_prepared.py). Off for a connection pooler that does not keep sessions (PgBouncer in
 # transaction mode), where a statement prepared on one server connection is unknown on the next.
 DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 

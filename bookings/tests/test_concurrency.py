@@ -16,12 +16,11 @@ import pytest
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
-from bookings import services
 from bookings.models import Booking, Ticket
-from bookings.services import LineItem, booking_cancel, booking_reserve, holds_expire
+from bookings.services import LineItem, booking_cancel, booking_reserve, event_cancel, holds, holds_expire, inventory
 from bookings.tests.conftest import assert_bookings_match_tickets, assert_inventory_consistent
 from bookings.tests.factories import make_booking, new_email
-from core import db
+from core.db import transactions
 from core.errors import Busy, InvalidTransition, SoldOut
 from events.models import Event, TicketType
 from events.tests.factories import EventFactory, TicketTypeFactory
@@ -94,7 +93,7 @@ def lock_errors(monkeypatch):
     inside the sweeper would otherwise go unnoticed.
     """
     seen = []
-    original = db._is_busy_error
+    original = transactions._is_busy_error
 
     def spy(exc):
         busy = original(exc)
@@ -102,7 +101,7 @@ def lock_errors(monkeypatch):
             seen.append(getattr(exc.__cause__, "sqlstate", None))
         return busy
 
-    monkeypatch.setattr(db, "_is_busy_error", spy)
+    monkeypatch.setattr(transactions, "_is_busy_error", spy)
     return seen
 
 
@@ -114,10 +113,10 @@ def lock_errors(monkeypatch):
 def test_fifty_buyers_racing_for_the_last_ten_seats_get_exactly_ten(lock_errors, copies, monkeypatch):
     tt = TicketTypeFactory(capacity=12)
     make_booking(items=[(tt, 2)], status=Booking.Status.CONFIRMED)
-    services._RECENT_TYPES.clear()
+    holds._RECENT_TYPES.clear()
     if copies:  # every buyer starts from this process's copy of the type (`_GuardedHold`)
-        monkeypatch.setattr(services._RECENT_TYPES, "seconds", JOIN_TIMEOUT)  # fifty connections take a while
-        services._RECENT_TYPES.put([TicketType.objects.get(pk=tt.pk)])
+        monkeypatch.setattr(holds._RECENT_TYPES, "seconds", JOIN_TIMEOUT)  # fifty connections take a while
+        holds._RECENT_TYPES.put([TicketType.objects.get(pk=tt.pk)])
 
     outcomes = run_together({f"buyer{i}": lambda: reserve(tt) for i in range(50)})
 
@@ -211,14 +210,14 @@ def test_reserve_sweep_and_cancel_racing_on_the_same_holds_neither_deadlock_nor_
     # last ones may find nothing left.
 
     released = []  # (booking id, status) of every release that committed
-    release_holds = services._release_holds
+    release_holds = inventory.release_holds
 
     def recording_release_holds(*, event, booking_ids, status, now):
         release_holds(event=event, booking_ids=booking_ids, status=status, now=now)
         ids = list(booking_ids)
         transaction.on_commit(lambda: released.extend((pk, status) for pk in ids))
 
-    monkeypatch.setattr(services, "_release_holds", recording_release_holds)
+    monkeypatch.setattr(inventory, "release_holds", recording_release_holds)
 
     def cancel_each(bookings):
         def run():
@@ -375,7 +374,7 @@ def test_cancelling_an_uncapped_event_while_a_reservation_is_inside_its_lock_doe
             release_first.wait(JOIN_TIMEOUT)
 
     holder = Worker("holder", hold_first_type)
-    canceller = Worker("cancel", lambda: services.event_cancel(event=event))
+    canceller = Worker("cancel", lambda: event_cancel(event=event))
     buyer = Worker("reserve", lambda: reserve(second, event=event))
     try:
         holder.start()
@@ -411,7 +410,7 @@ def test_a_reservation_that_waited_for_its_ticket_type_sees_what_changed_the_eve
     event = EventFactory(starts_at=timezone.now() + timedelta(days=7))  # no cap
     tt = TicketTypeFactory(event=event, capacity=10)
     if copies:
-        services._RECENT_TYPES.put([TicketType.objects.get(pk=tt.pk)])
+        holds._RECENT_TYPES.put([TicketType.objects.get(pk=tt.pk)])
     changes = {"cancelled": {"status": Event.Status.CANCELLED}, "capped": {"capacity": 100},
                "started": {"starts_at": timezone.now() - timedelta(minutes=1)}}[change]
     locked, commit = threading.Event(), threading.Event()

@@ -15,19 +15,21 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from bookings import limits, services
+from bookings import limits
 from bookings.limits import BuyerLimits, client_network
 from bookings.models import Booking, Ticket
-from bookings.services import LineItem, booking_cancel, booking_reserve, holds_expire, tickets_release_sold
+from bookings.services import LineItem, booking_cancel, booking_reserve, holds, holds_expire, tickets_release_sold
 from bookings.tests.conftest import assert_inventory_consistent
 from bookings.tests.factories import make_booking, new_email
 from bookings.tests.test_services import FreshCopies, path, read_here, sent  # noqa: F401 - `path` is autouse
-from core.db import _numbered as numbered
+from core.db.server_prepared import numbered
 from core.errors import (
     AddressHoldLimitReached,
+    Busy,
     HoldLimitReached,
     InvalidInput,
     LimitExceeded,
+    SoldOut,
     TicketLimitReached,
 )
 from events.models import Event
@@ -277,7 +279,7 @@ def test_a_sold_out_type_says_sold_out_only_to_a_buyer_within_the_limits(setting
     reserve(tt, 2, email="fan@example.com")
     with pytest.raises(HoldLimitReached):
         reserve(tt, 1, email="fan@example.com")
-    with pytest.raises(services.SoldOut):
+    with pytest.raises(SoldOut):
         reserve(tt, 1, email="other@example.com")
 
 
@@ -319,7 +321,7 @@ def test_a_limit_switched_on_since_the_copy_is_never_skipped(settings, capped):
     # Uncapped: the one round trip counted nothing (no limit on the copy) and hands the fresh
     # event to the locked path, which counts. Capped (the locked path at once): the fresh row
     # needs a lock the transaction did not take first, so it is busy, and the retry refuses.
-    with pytest.raises(services.Busy if capped else HoldLimitReached):
+    with pytest.raises(Busy if capped else HoldLimitReached):
         reserve(tt, 1, email="fan@example.com", event=event)
     with pytest.raises(HoldLimitReached):
         reserve(tt, 1, email="fan@example.com", event=Event.objects.get(pk=event.pk))
@@ -425,7 +427,7 @@ def test_the_counts_use_the_indexes_made_for_them_with_a_generic_plan():
 
 
 def test_the_limits_a_reservation_reads_from_the_event_are_compared_by_the_one_round_trip():
-    assert set(BuyerLimits.event_columns) <= set(services._EventState.columns)
+    assert set(BuyerLimits.event_columns) <= set(holds._EventState.columns)
 
 
 def test_holds_expire_still_sweeps_what_the_limits_ignore(time_machine):

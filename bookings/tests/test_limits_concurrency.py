@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from bookings import services
 from bookings.models import Booking
-from bookings.services import LineItem, booking_reserve
+from bookings.services import LineItem, booking_reserve, holds
 from bookings.tests.conftest import assert_bookings_match_tickets, assert_inventory_consistent
 from bookings.tests.factories import new_email
 from bookings.tests.test_concurrency import JOIN_TIMEOUT, run_together, unexpected
@@ -36,10 +35,10 @@ def limits(settings):
 def two_types(copies: bool, monkeypatch):
     event = EventFactory()
     types = [TicketTypeFactory(event=event, capacity=100) for _ in range(2)]
-    services._RECENT_TYPES.clear()
+    holds._RECENT_TYPES.clear()
     if copies:  # every request starts from this process's copies (`_GuardedHold`)
-        monkeypatch.setattr(services._RECENT_TYPES, "seconds", JOIN_TIMEOUT)
-        services._RECENT_TYPES.put([TicketType.objects.get(pk=tt.pk) for tt in types])
+        monkeypatch.setattr(holds._RECENT_TYPES, "seconds", JOIN_TIMEOUT)
+        holds._RECENT_TYPES.put([TicketType.objects.get(pk=tt.pk) for tt in types])
     return event, types
 
 

@@ -17,13 +17,13 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from bookings import services
 from bookings.models import Booking
 from bookings.services import (
     booking_cancel,
     booking_confirm,
     booking_fail_payment,
     holds_expire,
+    lifecycle,
     tickets_release_sold,
 )
 from bookings.tests.conftest import assert_bookings_match_tickets, assert_inventory_consistent
@@ -190,14 +190,14 @@ def test_a_sweep_whose_holds_were_released_after_it_listed_them_does_nothing(tt,
     booking = make_booking(items=[(tt, 2)])
     other = make_booking(items=[(TicketTypeFactory(capacity=5), 1)])  # another event's, still to expire
     time_machine.move_to(booking.expires_at + timedelta(minutes=1))
-    real = services._expire_bookings
+    real = lifecycle._expire_bookings
 
     def released_meanwhile(event_id, booking_ids, now):
         if booking.pk in booking_ids:
             booking_cancel(booking=Booking.objects.get(pk=booking.pk))  # the other sweeper's work
         return real(event_id, booking_ids, now)
 
-    with mock.patch.object(services, "_expire_bookings", released_meanwhile):
+    with mock.patch.object(lifecycle, "_expire_bookings", released_meanwhile):
         assert holds_expire() == 1  # the other event's hold; no error for the one gone
 
     assert Booking.objects.get(pk=other.pk).status == Booking.Status.EXPIRED

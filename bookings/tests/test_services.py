@@ -7,7 +7,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from bookings import services
 from bookings.models import Booking, Ticket
 from bookings.services import (
     LineItem,
@@ -17,13 +16,15 @@ from bookings.services import (
     booking_reserve,
     booking_start_payment,
     event_cancel,
+    holds,
     holds_expire,
+    rules,
     tickets_release_sold,
 )
 from bookings.tests.conftest import assert_bookings_match_tickets, assert_inventory_consistent
 from bookings.tests.factories import make_booking, new_email
-from core.db import _numbered as numbered
 from core.db import statement_sql
+from core.db.server_prepared import numbered
 from core.errors import (
     EventNotPublished,
     HoldExpired,
@@ -67,7 +68,7 @@ def statuses(booking):
 
 
 class FreshCopies:
-    """Stands in for this process's recent copies of ticket types (`services._RECENT_TYPES`): a
+    """Stands in for this process's recent copies of ticket types (`holds._RECENT_TYPES`): a
     copy read a moment ago, so every reservation of an uncapped event takes the one round trip."""
 
     def get(self, pk):
@@ -87,13 +88,13 @@ def path(request, monkeypatch):
     path. "copies": a fresh copy of every type, so each reservation of an uncapped event takes
     the one round trip. Both must give the same answers."""
     if request.param == "copies":
-        monkeypatch.setattr(services, "_RECENT_TYPES", FreshCopies())
+        monkeypatch.setattr(holds, "_RECENT_TYPES", FreshCopies())
     return request.param
 
 
 def read_here(*types):
     """As if this process had just reserved `types`: real recent copies, taken now."""
-    services._RECENT_TYPES.put([TicketType.objects.get(pk=tt.pk) for tt in types])
+    holds._RECENT_TYPES.put([TicketType.objects.get(pk=tt.pk) for tt in types])
 
 
 # --- booking_reserve ------------------------------------------------------------
@@ -301,7 +302,7 @@ def test_reserve_cost_does_not_grow_with_tickets_already_sold(types_seen_here):
     """The same statements with 0 and 200 tickets sold, on the locked path (the types not read in
     this process in the last second) and in one round trip (read by a reservation here)."""
     def queries_for_one_reservation(tt):
-        services._RECENT_TYPES.clear()
+        holds._RECENT_TYPES.clear()
         if types_seen_here:
             reserve(tt, 1)
         with CaptureQueriesContext(connection) as ctx:
@@ -518,7 +519,7 @@ def test_the_look_for_lapsed_holds_is_a_range_scan_however_many_live_holds_the_e
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")  # as prepared, after a few calls
         cursor.execute("SET LOCAL enable_seqscan = off")  # a few rows here; thousands in a storm
-        sql = numbered(services._GuardedHold.lapsed_holds_sql())
+        sql = numbered(holds._GuardedHold.lapsed_holds_sql())
         cursor.execute(f"PREPARE lapsed (uuid, text, timestamptz) AS {sql}")
         cursor.execute("EXPLAIN EXECUTE lapsed(%s, %s, %s)", [tt.event_id, Booking.Status.RESERVED, timezone.now()])
         plan = "\n".join(row[0] for row in cursor.fetchall())
@@ -547,13 +548,13 @@ def test_the_guard_compares_every_column_the_rules_and_the_prices_read():
     event_reads, type_reads = set(), set()
     quantities = {tt.pk: 2}
 
-    services._check_sellable(Reads(event, event_reads), {tt.pk: Reads(tt, type_reads)}, quantities, timezone.now())
-    services._set_prices(SimpleNamespace(), [SimpleNamespace(ticket_type_id=tt.pk)], Reads(event, event_reads),
+    rules.check_sellable(Reads(event, event_reads), {tt.pk: Reads(tt, type_reads)}, quantities, timezone.now())
+    rules.set_prices(SimpleNamespace(), [SimpleNamespace(ticket_type_id=tt.pk)], Reads(event, event_reads),
                          {tt.pk: Reads(tt, type_reads)}, quantities)
 
     messages_only = {"name"}
-    assert type_reads - messages_only <= set(services._GuardedHold.type_columns)
-    assert event_reads - {"pk"} <= set(services._EventState.columns) | {"_state"}
+    assert type_reads - messages_only <= set(holds._GuardedHold.type_columns)
+    assert event_reads - {"pk"} <= set(holds._EventState.columns) | {"_state"}
     assert {"price", "max_per_booking", "sales_end"} <= type_reads and {"status", "currency"} <= event_reads
 
 

@@ -7,7 +7,7 @@ itself: when Django wants one (an `atomic` block) and the server is idle, the fi
 statement goes out as one simple query `BEGIN; <statement>` (psycopg's client-side binding,
 Django's default, sends it that way), and the cursor moves on to the statement's own result.
 Every transaction saves a round trip; a reservation (which also sends its COMMIT with its
-writes, `core.db.execute_together`) went from four round trips to two (BENCHMARKS.md).
+writes, `core.db.write_together`) went from four round trips to two (BENCHMARKS.md).
 
 Everything else is Django's: `atomic`, savepoints and `on_commit` work unchanged; COMMIT and
 ROLLBACK are psycopg's, which send nothing when the server is idle (an empty `atomic`
@@ -47,7 +47,7 @@ def _begin_due(connection) -> bool:
     if getattr(connection, "transaction_ended", False):
         raise TransactionManagementError(
             "This atomic block's transaction was committed with its last statement "
-            "(core.db.execute_together): nothing may run after it in the block.")
+            "(core.db.write_together): nothing may run after it in the block.")
     return connection.pgconn.transaction_status == TransactionStatus.IDLE
 
 
