@@ -21,7 +21,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
-from django.db.models import Count, DecimalField, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Count, DecimalField, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
@@ -33,6 +33,7 @@ from backoffice.scoping import scope_queryset
 from bookings.models import Booking, Ticket
 from core.errors import DomainError
 from events.models import Event, TicketType
+from events.rules import remaining_expression
 from events.selectors import TicketTypeAvailability, availability_for_event
 from payments.models import Payment, Refund
 from payments.selectors import (
@@ -202,7 +203,7 @@ def with_sales(queryset):
         held_total=type_sum("held"),
         capacity_total=type_sum("capacity"),
         # The name `event_available` reads: the sum of the types' remainders.
-        type_remaining=type_sum(F("capacity") - F("sold") - F("held")),
+        type_remaining=type_sum(remaining_expression()),
         revenue=Coalesce(revenue, Value(Decimal("0.00")), output_field=DecimalField(max_digits=14, decimal_places=2)),
     )
 
