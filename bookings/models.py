@@ -106,6 +106,11 @@ class Booking(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("bookings:detail", kwargs={"pk": self.pk})
 
+    @property
+    def reference(self) -> str:
+        """The booking's short reference for people (pages, tickets, e-mails): "3F2A9C1B"."""
+        return self.pk.hex[:8].upper()
+
 
 class Ticket(models.Model):
     """One seat of a ticket type in a booking.
