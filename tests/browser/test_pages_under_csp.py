@@ -70,6 +70,8 @@ def test_the_site_pages_work_under_the_policy(site, open_page, event):
 
 
 def test_the_lockout_page_is_styled_from_a_file(site, open_page, settings):
+    from playwright.sync_api import expect
+
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     page, shot = open_page("desktop", expected=(r"status of 429",))
     for _ in range(5):
@@ -78,9 +80,9 @@ def test_the_lockout_page_is_styled_from_a_file(site, open_page, settings):
         page.get_by_label("Password").fill("wrong")
         page.get_by_role("button", name="Log in").click()
 
-    assert page.get_by_role("heading", name="Too many login attempts").is_visible()
-    note = page.locator(".note")
-    assert note.evaluate("e => getComputedStyle(e).borderLeftStyle") == "solid"  # css/lockout.css applied
+    page.get_by_role("heading", name="Too many login attempts").wait_for()
+    page.wait_for_load_state("load")  # the stylesheet too, not only the markup
+    expect(page.locator(".note")).to_have_css("border-left-style", "solid")  # css/lockout.css applied
     shot(page, "lockout")
 
 
