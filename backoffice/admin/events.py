@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin import RelatedOnlyFieldListFilter
 from django.contrib.admin.utils import unquote
@@ -24,7 +25,15 @@ from django.utils.translation import gettext_lazy
 
 from backoffice import views as admin_views
 from backoffice.admin.ticket_types import TicketTypeInline
-from backoffice.forms import ServiceErrorsForm, ServiceFormAdminMixin, adopt, run_for_each, service_fields
+from backoffice.forms import (
+    LocalTimesFormMixin,
+    ServiceErrorsForm,
+    ServiceFormAdminMixin,
+    adopt,
+    run_for_each,
+    service_fields,
+)
+from backoffice.local_time import zone_choices
 from backoffice.scoping import OrganizerScopedAdmin, not_cancelled, organizers_managed_by
 from core.errors import DomainError
 from events.models import Event, Organizer, TicketType
@@ -73,11 +82,21 @@ class OrganizerAdmin(OrganizerScopedAdmin):
 # --- Events ------------------------------------------------------------------------------------
 
 
-class EventForm(ServiceErrorsForm):
+class EventForm(LocalTimesFormMixin, ServiceErrorsForm):
+    """An event; its times are entered and shown in its own zone, the one chosen in this form."""
+
+    timezone = forms.TypedChoiceField(label=gettext_lazy("time zone"), choices=zone_choices, initial="UTC",
+                                      help_text=gettext_lazy("The times above are local times in this zone."))
+
     class Meta:
         model = Event
         fields = ["organizer", "name", "category", "description", "venue", "city", "starts_at", "ends_at", "timezone",
                   "currency", "capacity", *BUYER_LIMIT_FIELDS]
+
+    def local_zone_name(self) -> str | None:
+        if self.is_bound and "timezone" in self.fields and not self.fields["timezone"].disabled:
+            return self.data.get(self.add_prefix("timezone"))
+        return None if self.instance._state.adding else self.instance.timezone
 
 
 class EventDateFilter(admin.SimpleListFilter):
