@@ -33,7 +33,7 @@ from backoffice.forms import (
     run_for_each,
     service_fields,
 )
-from backoffice.local_time import zone_choices
+from backoffice.local_time import format_local, zone_choices
 from backoffice.scoping import OrganizerScopedAdmin, not_cancelled, organizers_managed_by
 from core.errors import DomainError
 from events.models import Event, Organizer, TicketType
@@ -125,7 +125,7 @@ class EventDateFilter(admin.SimpleListFilter):
 class EventAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
     form = EventForm
     inlines = [TicketTypeInline]
-    list_display = ["name", "organizer", "starts_at", "city", "status", "sold_column", "held_column",
+    list_display = ["name", "organizer", "starts_column", "city", "status", "sold_column", "held_column",
                     "available_column", "capacity_column", "revenue_column"]
     list_filter = ["status", EventDateFilter, "category", ("organizer", RelatedOnlyFieldListFilter)]
     list_select_related = ["organizer"]
@@ -134,7 +134,7 @@ class EventAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
     fieldsets = [
         (None, {"fields": ["organizer", "name", "slug", "status", "category", "description"]}),
         (gettext_lazy("Where and when"), {"fields": ["venue", "city", "starts_at", "ends_at", "timezone"]}),
-        (gettext_lazy("Sales"), {"fields": ["currency", "capacity", "sales_summary", "published_at", "cancelled_at"]}),
+        (gettext_lazy("Sales"), {"fields": ["currency", "capacity", "sales_summary", "published", "cancelled"]}),
         (gettext_lazy("Limits per buyer"), {"fields": BUYER_LIMIT_FIELDS, "classes": ["collapse"]}),
     ]
     add_fieldsets = [
@@ -148,6 +148,19 @@ class EventAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
 
     def get_changelist(self, request, **kwargs):
         return admin_views.EventChangeList
+
+    @admin.display(description=gettext_lazy("starts at"), ordering="starts_at")
+    def starts_column(self, obj):
+        # In the event's own zone, labelled with it: "Sat 5 Dec 2026, 19:30 CET".
+        return format_local(obj.starts_at, obj.timezone)
+
+    @admin.display(description=gettext_lazy("published at"))
+    def published(self, obj):
+        return format_local(obj.published_at, obj.timezone) or "–"
+
+    @admin.display(description=gettext_lazy("cancelled at"))
+    def cancelled(self, obj):
+        return format_local(obj.cancelled_at, obj.timezone) or "–"
 
     @admin.display(description=gettext_lazy("sold"), ordering="sold_total")
     def sold_column(self, obj):
@@ -189,7 +202,7 @@ class EventAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
         return self.add_fieldsets if obj is None else self.fieldsets
 
     def get_readonly_fields(self, request, obj=None):
-        readonly = ["slug", "status", "sales_summary", "published_at", "cancelled_at"]
+        readonly = ["slug", "status", "sales_summary", "published", "cancelled"]
         if obj is not None:
             readonly.append("organizer")  # an event never moves to another organizer
         return readonly
