@@ -14,6 +14,7 @@ from datetime import datetime
 
 from django import forms
 from django.contrib import messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
@@ -269,6 +270,9 @@ class LocalTimesFormMixin:
     data (a new event's `timezone`), since it is asked while fields are cleaned.
     """
 
+    class Media:
+        css = {"all": ["css/local-times.css"]}
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for name, field in list(self.fields.items()):
@@ -297,3 +301,26 @@ class LocalTimesFormMixin:
 def label_with_zone(label, zone: str) -> str:
     """"Starts at (Europe/Oslo)"."""
     return f"{capfirst(label)} ({zone})" if label else f"({zone})"
+
+
+class EventZoneAdminMixin:
+    """ModelAdmin mixin: an existing row's change page is rendered in its event's zone.
+
+    Read-only times (published, cancelled) and the date widgets' "Now" and
+    "Today" shortcuts then follow the event's clock, like the form's fields.
+    Subclasses name the zone in `event_zone_name(obj)`.
+    """
+
+    def event_zone_name(self, obj) -> str | None:
+        raise NotImplementedError
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        obj = self.get_object(request, unquote(object_id)) if object_id else None
+        zone = zone_or_none(self.event_zone_name(obj)) if obj is not None else None
+        if zone is None:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        with timezone.override(zone):
+            response = super().changeform_view(request, object_id, form_url, extra_context)
+            if hasattr(response, "render") and not response.is_rendered:
+                response.render()
+        return response

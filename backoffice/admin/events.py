@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy
 from backoffice import views as admin_views
 from backoffice.admin.ticket_types import TicketTypeInline
 from backoffice.forms import (
+    EventZoneAdminMixin,
     LocalTimesFormMixin,
     ServiceErrorsForm,
     ServiceFormAdminMixin,
@@ -122,7 +123,7 @@ class EventDateFilter(admin.SimpleListFilter):
 
 
 @admin.register(Event)
-class EventAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
+class EventAdmin(EventZoneAdminMixin, ServiceFormAdminMixin, OrganizerScopedAdmin):
     form = EventForm
     inlines = [TicketTypeInline]
     list_display = ["name", "organizer", "starts_column", "city", "status", "sold_column", "held_column",
@@ -145,6 +146,9 @@ class EventAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
     ]
 
     # --- lists and pages
+
+    def event_zone_name(self, obj):
+        return obj.timezone
 
     def get_changelist(self, request, **kwargs):
         return admin_views.EventChangeList

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from backoffice.forms import (
+    EventZoneAdminMixin,
     LocalTimesFormMixin,
     ServiceErrorsForm,
     ServiceFormAdminMixin,
@@ -101,7 +102,7 @@ class TicketTypeInline(ServiceInlineMixin, OrganizerScopedInline, admin.TabularI
 
 
 @admin.register(TicketType)
-class TicketTypeAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
+class TicketTypeAdmin(EventZoneAdminMixin, ServiceFormAdminMixin, OrganizerScopedAdmin):
     form = TicketTypeForm
     list_display = ["name", "event", "price", "capacity", "sold", "held", "available"]
     list_filter = [("event", RelatedOnlyFieldListFilter)]
@@ -114,6 +115,9 @@ class TicketTypeAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
     @admin.display(description=gettext_lazy("available"))
     def available(self, obj: TicketType):
         return _available(obj)
+
+    def event_zone_name(self, obj):
+        return obj.event.timezone
 
     def get_readonly_fields(self, request, obj=None):
         # A ticket type never moves to another event.

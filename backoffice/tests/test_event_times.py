@@ -185,3 +185,13 @@ def test_prices_in_the_admin_refuse_decimals_the_currency_does_not_have(client_x
     response = client_x.post(change_url(tt), data)
     assert response.status_code == 200
     assert "price" in response.context["adminform"].form.errors
+
+
+@time_machine.travel(utc(2026, 12, 1, 12), tick=False)
+def test_the_change_page_runs_on_the_events_clock_and_hides_the_server_time_note(client_x, x):
+    Event.objects.filter(pk=x.event.pk).update(timezone="Asia/Tokyo")
+    html = client_x.get(change_url(x.event)).content.decode()
+    assert 'data-admin-utc-offset="32400"' in html  # the widgets' "Now" is Tokyo's
+    assert "css/local-times.css" in html
+    html = client_x.get(change_url(x.general)).content.decode()
+    assert 'data-admin-utc-offset="32400"' in html
