@@ -86,7 +86,7 @@ class OrganizerAdmin(OrganizerScopedAdmin):
 class EventForm(LocalTimesFormMixin, ServiceErrorsForm):
     """An event; its times are entered and shown in its own zone, the one chosen in this form."""
 
-    timezone = forms.TypedChoiceField(label=gettext_lazy("time zone"), choices=zone_choices, initial="UTC",
+    timezone = forms.TypedChoiceField(label=gettext_lazy("Time zone"), choices=zone_choices, initial="UTC",
                                       help_text=gettext_lazy("The times above are local times in this zone."))
 
     class Meta:
