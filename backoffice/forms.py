@@ -9,13 +9,20 @@ validated again with the error on the form, field or row it belongs to.
 
 from __future__ import annotations
 
+import zoneinfo
+from datetime import datetime
+
 from django import forms
 from django.contrib import messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
+from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
+from backoffice.local_time import zone_or_none
 from core.errors import DomainError
 
 
@@ -226,3 +233,94 @@ def service_fields(form, allowed, *, changed_only: bool) -> dict:
     """What a service takes from a valid form: its fields in `allowed`, only the changed ones if asked."""
     names = form.changed_data if changed_only else form.cleaned_data
     return {name: form.cleaned_data[name] for name in names if name in allowed and name in form.cleaned_data}
+
+
+# --- Times in an event's own zone ------------------------------------------------------------------
+
+
+class LocalSplitDateTimeField(forms.SplitDateTimeField):
+    """The admin's date + time inputs, read and shown in the zone `zone()` gives (not the site's UTC).
+
+    `zone` is called when the value is shown or cleaned, so a zone chosen in the
+    same form (a new event's) applies. Django's own checks of a time that does
+    not exist or occurs twice in that zone (clock changes) apply as usual.
+    """
+
+    def __init__(self, *, zone, **kwargs):
+        self.zone = zone
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, datetime) and timezone.is_aware(value):
+            return timezone.make_naive(value, self.zone())
+        return value
+
+    def compress(self, data_list):
+        with timezone.override(self.zone()):
+            return super().compress(data_list)
+
+    def has_changed(self, initial, data):
+        return super().has_changed(self.prepare_value(initial), data)
+
+
+class LocalTimesFormMixin:
+    """A ModelForm whose datetime fields are entered and shown in an event's zone, labelled with it.
+
+    Subclasses name the zone in `local_zone_name()`; it may read the submitted
+    data (a new event's `timezone`), since it is asked while fields are cleaned.
+    """
+
+    class Media:
+        css = {"all": ["css/local-times.css"]}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in list(self.fields.items()):
+            if isinstance(field, forms.SplitDateTimeField) and not isinstance(field, LocalSplitDateTimeField):
+                self.fields[name] = LocalSplitDateTimeField(
+                    zone=self.local_zone, required=field.required, label=field.label, help_text=field.help_text,
+                    widget=field.widget, initial=field.initial, disabled=field.disabled,
+                )
+        zone = self.local_zone_label()
+        for field in self.fields.values():
+            if isinstance(field, LocalSplitDateTimeField):
+                field.label = label_with_zone(field.label, zone)
+
+    def local_zone_name(self) -> str | None:
+        raise NotImplementedError
+
+    def local_zone(self) -> zoneinfo.ZoneInfo:
+        return zone_or_none(self.local_zone_name()) or zoneinfo.ZoneInfo("UTC")
+
+    def local_zone_label(self) -> str:
+        """What the labels say the times are in: the zone's name, or the zone chosen in this form."""
+        name = self.local_zone_name()
+        return name if zone_or_none(name) is not None else str(_("the event's time zone"))
+
+
+def label_with_zone(label, zone: str) -> str:
+    """"Starts at (Europe/Oslo)"."""
+    return f"{capfirst(label)} ({zone})" if label else f"({zone})"
+
+
+class EventZoneAdminMixin:
+    """ModelAdmin mixin: an existing row's change page is rendered in its event's zone.
+
+    Read-only times (published, cancelled) and the date widgets' "Now" and
+    "Today" shortcuts then follow the event's clock, like the form's fields.
+    Subclasses name the zone in `event_zone_name(obj)`.
+    """
+
+    def event_zone_name(self, obj) -> str | None:
+        raise NotImplementedError
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        obj = self.get_object(request, unquote(object_id)) if object_id else None
+        zone = zone_or_none(self.event_zone_name(obj)) if obj is not None else None
+        if zone is None:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        with timezone.override(zone):
+            response = super().changeform_view(request, object_id, form_url, extra_context)
+            if hasattr(response, "render") and not response.is_rendered:
+                response.render()
+        return response

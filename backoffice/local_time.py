@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import zoneinfo
 from datetime import datetime
 
@@ -26,3 +27,30 @@ def format_local(value: datetime | None, zone: str, fmt: str = DATETIME_FORMAT) 
     if value is None:
         return ""
     return dateformat.format(as_local(value, zone), fmt)
+
+
+def zone_or_none(name: str | None) -> zoneinfo.ZoneInfo | None:
+    """The IANA zone called `name`, or None when there is no such zone."""
+    if not name or not isinstance(name, str) or name not in available_zones():
+        return None
+    return zoneinfo.ZoneInfo(name)
+
+
+@functools.cache
+def available_zones() -> frozenset[str]:
+    """The IANA zone names (read once: `zoneinfo.available_timezones()` walks the zone files)."""
+    return frozenset(zoneinfo.available_timezones())
+
+
+def zone_choices() -> list[tuple[str, str]]:
+    """The IANA zones as choices of a select, sorted by name."""
+    return [(name, name) for name in sorted(available_zones())]
+
+
+# Exports (CSV): a wall-clock time a spreadsheet reads as a date, next to a column naming the zone.
+EXPORT_FORMAT = "Y-m-d H:i:s"
+
+
+def format_export(value: datetime | None, zone: str) -> str:
+    """"2026-12-05 19:30:00" (the wall clock in `zone`, no microseconds) for an aware `value`; "" for None."""
+    return format_local(value, zone, EXPORT_FORMAT)

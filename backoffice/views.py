@@ -29,6 +29,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from backoffice.local_time import format_export, format_local
 from backoffice.scoping import scope_queryset
 from bookings.models import Booking, Ticket
 from core.errors import DomainError
@@ -135,6 +136,7 @@ def dashboard_view(model_admin, request, event: Event) -> TemplateResponse:
         "original": event,
         "title": _("Sales dashboard: %(event)s") % {"event": event.name},
         "event": event,
+        "starts": format_local(event.starts_at, event.timezone),
         "types": types,
         "totals": {
             "capacity": event.capacity if event.capacity is not None else sum(t.capacity for t in types),
@@ -212,8 +214,10 @@ def with_sales(queryset):
 
 CSV_HEADER = [
     "event", "booking", "booking_status", "email", "booked_at", "confirmed_at", "total", "currency",
-    "ticket_code", "ticket_type", "ticket_status", "price", "attendee_name", "issued_at",
+    "ticket_code", "ticket_type", "ticket_status", "price", "attendee_name", "issued_at", "time_zone",
 ]
+# The columns holding times: written as the wall clock in the event's zone (`time_zone`), to the second.
+CSV_TIMES = {"booked_at", "confirmed_at", "issued_at"}
 # Holds that ended without a sale are not bookings an organizer acts on.
 EXPORT_EXCLUDED = (Booking.Status.EXPIRED, Booking.Status.CANCELLED)
 
@@ -242,9 +246,13 @@ def export_rows(user, event_ids: list) -> Iterator[list[str]]:
     ).order_by("booking__event__starts_at", "booking__created_at", "booking_id", "ticket_type__position", "pk")
     fields = ["booking__event__name", "booking_id", "booking__status", "booking__email", "booking__created_at",
               "booking__confirmed_at", "booking__total", "booking__currency", "code", "ticket_type__name", "status",
-              "price", "attendee_name", "issued_at"]
+              "price", "attendee_name", "issued_at", "booking__event__timezone"]
+    times = [i for i, name in enumerate(CSV_HEADER) if name in CSV_TIMES]
     yield CSV_HEADER
     for row in tickets.values_list(*fields).iterator(chunk_size=2000):
+        row = list(row)
+        for i in times:
+            row[i] = format_export(row[i], row[-1])
         yield [_cell(v) for v in row]
 
 
@@ -322,8 +330,7 @@ def cancel_items(events: Iterable[Event]) -> list[str]:
             _("%(event)s (%(start)s): %(confirmed)d confirmed booking(s) refunded, %(holds)d hold(s) released, "
               "%(processing)d payment(s) in progress voided.")
             % {"event": event.name,
-               "start": timezone.localtime(event.starts_at, zoneinfo.ZoneInfo(event.timezone)).strftime(
-                   "%Y-%m-%d %H:%M %Z"),
+               "start": format_local(event.starts_at, event.timezone),
                "confirmed": row["confirmed"], "holds": row["holds"], "processing": row["processing"]}
         )
     return items

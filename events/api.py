@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from core.api import MoneyField, Rendered, ScopedThrottleMixin, StrictInput, StrictQuery, query_filters, validated
 from core.api_schema import NOT_FOUND, READ_ERRORS, THROTTLED, WRITE_ERRORS
+from core.currencies import CURRENCIES
 from core.idempotency import idempotent
 from events.models import Event, Organizer, TicketType
 from events.permissions import (
@@ -122,6 +123,15 @@ class TimeZoneField(serializers.ChoiceField):
         super().__init__(choices=TIMEZONES, **kwargs)
 
 
+@extend_schema_field({"type": "string", "enum": list(CURRENCIES), "description": "An ISO 4217 code, e.g. EUR."},
+                     component_name="Currency")
+class CurrencyField(serializers.ChoiceField):
+    """One of core.currencies' active ISO 4217 codes (a component of its own in the schema)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=list(CURRENCIES), **kwargs)
+
+
 class EventInput(StrictInput):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True)
@@ -131,7 +141,7 @@ class EventInput(StrictInput):
     starts_at = serializers.DateTimeField()
     ends_at = serializers.DateTimeField()
     timezone = TimeZoneField(required=False)
-    currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, help_text="ISO 4217 code, e.g. EUR.")
+    currency = CurrencyField(required=False)
     capacity = serializers.IntegerField(min_value=0, max_value=1_000_000_000, required=False, allow_null=True)
     # The organizer's hoarding limits for this event (null: the site's defaults, 0: no limit).
     max_holds_per_buyer = serializers.IntegerField(

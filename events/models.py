@@ -3,11 +3,13 @@ import zoneinfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+
+from core.currencies import CURRENCY_CHOICES, validate_currency, validate_price
 
 
 def validate_timezone(value: str) -> None:
@@ -15,7 +17,8 @@ def validate_timezone(value: str) -> None:
         raise ValidationError(_("Unknown time zone: %(tz)s"), params={"tz": value}, code="invalid")
 
 
-currency_validator = RegexValidator(r"^[A-Z]{3}$", _("Use a three-letter ISO 4217 code, e.g. EUR."))
+# An active ISO 4217 code (core.currencies); the field offers them as choices.
+currency_validator = validate_currency
 
 
 class Organizer(models.Model):
@@ -82,7 +85,7 @@ class Event(models.Model):
         _("status"), max_length=20, choices=Status.choices, default=Status.DRAFT, editable=False
     )
     currency = models.CharField(
-        _("currency"), max_length=3, default="EUR", validators=[currency_validator]
+        _("currency"), max_length=3, default="EUR", choices=CURRENCY_CHOICES, validators=[currency_validator]
     )
     capacity = models.PositiveIntegerField(
         _("capacity"), null=True, blank=True,
@@ -208,3 +211,9 @@ class TicketType(models.Model):
     def clean(self) -> None:
         if self.sales_start and self.sales_end and self.sales_end <= self.sales_start:
             raise ValidationError({"sales_end": _("Sales must end after they start.")})
+        if self.price is not None and self.event_id is not None:
+            # The price has no more decimal places than the event's currency (JPY: none).
+            try:
+                validate_price(self.price, self.event.currency)
+            except ValidationError as error:
+                raise ValidationError({"price": error}) from None

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from core.currencies import validate_price
 from core.db import locking_atomic
 from core.errors import CapacityConflict, HasSales, InvalidInput, InvalidTransition
 from events.models import Event, Organizer, TicketType
@@ -47,6 +48,17 @@ def _check_fields(fields: dict[str, Any], allowed: frozenset[str]) -> None:
     if unknown:
         raise InvalidInput(_("Unknown fields: %(f)s") % {"f": ", ".join(sorted(unknown))},
                            errors={f: [_("Unknown field.")] for f in sorted(unknown)})
+
+
+def _check_prices_fit(event: Event, currency: str) -> None:
+    """Refuse a currency its ticket types' prices do not fit (EUR 10.50 cannot become JPY)."""
+    for price in event.ticket_types.values_list("price", flat=True):
+        try:
+            validate_price(price, currency)
+        except ValidationError:
+            message = _("A ticket type costs %(price)s, which %(currency)s cannot express: change its price first.") % {
+                "price": price, "currency": currency}
+            raise InvalidInput(message, errors={"currency": [message]}) from None
 
 
 def _unique_slug(organizer: Organizer, name: str) -> str:
@@ -83,6 +95,8 @@ def event_update(*, event: Event, **fields: Any) -> Event:
             raise InvalidTransition(_("A cancelled event cannot be changed."))
         if "currency" in fields and fields["currency"] != locked.currency and event_has_bookings(locked):
             raise HasSales(_("The currency cannot change once tickets have been booked."))
+        if "currency" in fields and fields["currency"] != locked.currency:
+            _check_prices_fit(locked, fields["currency"])
         capacity_changes = "capacity" in fields and fields["capacity"] != locked.capacity
         for name, value in fields.items():
             setattr(locked, name, value)

@@ -6,6 +6,7 @@ defaults: SQLite, a local-memory cache and Celery on kombu's filesystem broker.
 """
 
 from datetime import timedelta
+from email.utils import formataddr
 from pathlib import Path
 
 import environ
@@ -222,7 +223,13 @@ vars().update(EMAIL_CONFIG)
 # With DJANGO_DEBUG off the app refuses to start on console e-mail (which sends buyers nothing)
 # unless this says it is meant (a demo): core/checks.py.
 EMAIL_ALLOW_CONSOLE = env.bool("EMAIL_ALLOW_CONSOLE", default=False)
+# Every e-mail (confirmations, refunds, password resets) comes from "Ticketing <tickets@localhost>":
+# the sender name DEFAULT_FROM_NAME (empty: the bare address) and the address DEFAULT_FROM_EMAIL
+# (an address that already carries a name keeps it).
+DEFAULT_FROM_NAME = env("DEFAULT_FROM_NAME", default="Ticketing")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="tickets@localhost")
+if DEFAULT_FROM_NAME and "<" not in DEFAULT_FROM_EMAIL:
+    DEFAULT_FROM_EMAIL = formataddr((DEFAULT_FROM_NAME, DEFAULT_FROM_EMAIL))
 
 # --- Security (on whenever DEBUG is off; DJANGO_SECURE=false for plain HTTP) ---
 

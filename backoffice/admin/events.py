@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin import RelatedOnlyFieldListFilter
 from django.contrib.admin.utils import unquote
@@ -24,7 +25,16 @@ from django.utils.translation import gettext_lazy
 
 from backoffice import views as admin_views
 from backoffice.admin.ticket_types import TicketTypeInline
-from backoffice.forms import ServiceErrorsForm, ServiceFormAdminMixin, adopt, run_for_each, service_fields
+from backoffice.forms import (
+    EventZoneAdminMixin,
+    LocalTimesFormMixin,
+    ServiceErrorsForm,
+    ServiceFormAdminMixin,
+    adopt,
+    run_for_each,
+    service_fields,
+)
+from backoffice.local_time import format_local, zone_choices
 from backoffice.scoping import OrganizerScopedAdmin, not_cancelled, organizers_managed_by
 from core.errors import DomainError
 from events.models import Event, Organizer, TicketType
@@ -73,11 +83,21 @@ class OrganizerAdmin(OrganizerScopedAdmin):
 # --- Events ------------------------------------------------------------------------------------
 
 
-class EventForm(ServiceErrorsForm):
+class EventForm(LocalTimesFormMixin, ServiceErrorsForm):
+    """An event; its times are entered and shown in its own zone, the one chosen in this form."""
+
+    timezone = forms.TypedChoiceField(label=gettext_lazy("Time zone"), choices=zone_choices, initial="UTC",
+                                      help_text=gettext_lazy("The times above are local times in this zone."))
+
     class Meta:
         model = Event
         fields = ["organizer", "name", "category", "description", "venue", "city", "starts_at", "ends_at", "timezone",
                   "currency", "capacity", *BUYER_LIMIT_FIELDS]
+
+    def local_zone_name(self) -> str | None:
+        if self.is_bound and "timezone" in self.fields and not self.fields["timezone"].disabled:
+            return self.data.get(self.add_prefix("timezone"))
+        return None if self.instance._state.adding else self.instance.timezone
 
 
 class EventDateFilter(admin.SimpleListFilter):
@@ -103,10 +123,10 @@ class EventDateFilter(admin.SimpleListFilter):
 
 
 @admin.register(Event)
-class EventAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
+class EventAdmin(EventZoneAdminMixin, ServiceFormAdminMixin, OrganizerScopedAdmin):
     form = EventForm
     inlines = [TicketTypeInline]
-    list_display = ["name", "organizer", "starts_at", "city", "status", "sold_column", "held_column",
+    list_display = ["name", "organizer", "starts_column", "city", "status", "sold_column", "held_column",
                     "available_column", "capacity_column", "revenue_column"]
     list_filter = ["status", EventDateFilter, "category", ("organizer", RelatedOnlyFieldListFilter)]
     list_select_related = ["organizer"]
@@ -115,7 +135,7 @@ class EventAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
     fieldsets = [
         (None, {"fields": ["organizer", "name", "slug", "status", "category", "description"]}),
         (gettext_lazy("Where and when"), {"fields": ["venue", "city", "starts_at", "ends_at", "timezone"]}),
-        (gettext_lazy("Sales"), {"fields": ["currency", "capacity", "sales_summary", "published_at", "cancelled_at"]}),
+        (gettext_lazy("Sales"), {"fields": ["currency", "capacity", "sales_summary", "published", "cancelled"]}),
         (gettext_lazy("Limits per buyer"), {"fields": BUYER_LIMIT_FIELDS, "classes": ["collapse"]}),
     ]
     add_fieldsets = [
@@ -127,8 +147,24 @@ class EventAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
 
     # --- lists and pages
 
+    def event_zone_name(self, obj):
+        return obj.timezone
+
     def get_changelist(self, request, **kwargs):
         return admin_views.EventChangeList
+
+    @admin.display(description=gettext_lazy("starts at"), ordering="starts_at")
+    def starts_column(self, obj):
+        # In the event's own zone, labelled with it: "Sat 5 Dec 2026, 19:30 CET".
+        return format_local(obj.starts_at, obj.timezone)
+
+    @admin.display(description=gettext_lazy("published at"))
+    def published(self, obj):
+        return format_local(obj.published_at, obj.timezone) or "–"
+
+    @admin.display(description=gettext_lazy("cancelled at"))
+    def cancelled(self, obj):
+        return format_local(obj.cancelled_at, obj.timezone) or "–"
 
     @admin.display(description=gettext_lazy("sold"), ordering="sold_total")
     def sold_column(self, obj):
@@ -170,7 +206,7 @@ class EventAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
         return self.add_fieldsets if obj is None else self.fieldsets
 
     def get_readonly_fields(self, request, obj=None):
-        readonly = ["slug", "status", "sales_summary", "published_at", "cancelled_at"]
+        readonly = ["slug", "status", "sales_summary", "published", "cancelled"]
         if obj is not None:
             readonly.append("organizer")  # an event never moves to another organizer
         return readonly

@@ -8,10 +8,19 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin import RelatedOnlyFieldListFilter
+from django.forms.models import InlineForeignKeyField
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from backoffice.forms import ServiceErrorsForm, ServiceFormAdminMixin, ServiceInlineMixin, adopt, service_fields
+from backoffice.forms import (
+    EventZoneAdminMixin,
+    LocalTimesFormMixin,
+    ServiceErrorsForm,
+    ServiceFormAdminMixin,
+    ServiceInlineMixin,
+    adopt,
+    service_fields,
+)
 from backoffice.scoping import OrganizerScopedAdmin, OrganizerScopedInline, not_cancelled
 from events.models import TicketType
 from events.permissions import can_add_ticket_type, can_change_ticket_type, can_delete_ticket_type
@@ -25,11 +34,33 @@ from events.services import (
 )
 
 
-class TicketTypeForm(ServiceErrorsForm):
+class TicketTypeForm(LocalTimesFormMixin, ServiceErrorsForm):
+    """A ticket type; its sales window is entered and shown in its event's time zone."""
+
+    # The event's zone when the form class is made for one event (the inline's rows, see `get_formset`).
+    zone_hint: str | None = None
+
     class Meta:
         model = TicketType
         fields = ["event", "name", "description", "price", "capacity", "max_per_booking", "sales_start", "sales_end",
                   "position"]
+
+    def local_zone_name(self) -> str | None:
+        event = self._event()
+        return event.timezone if event is not None else self.zone_hint
+
+    def _event(self):
+        # An inline row: the event being edited on the same page, with the zone submitted there.
+        parent = self.fields.get("event")
+        if isinstance(parent, InlineForeignKeyField):
+            return parent.parent_instance
+        # Its own page: the event chosen above (cleaned before the sales window), else its saved event.
+        chosen = getattr(self, "cleaned_data", {}).get("event")
+        if chosen is not None:
+            return chosen
+        if self.instance.event_id is not None:
+            return self.instance.event
+        return None
 
 
 def _available(ticket_type: TicketType):
@@ -53,6 +84,12 @@ class TicketTypeInline(ServiceInlineMixin, OrganizerScopedInline, admin.TabularI
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("event")
 
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        # The column headers name the event's zone (the rows read the zone of the event on the page).
+        formset.form = type(formset.form.__name__, (formset.form,), {"zone_hint": obj.timezone if obj else None})
+        return formset
+
     # `obj` is the event (the parent row).
     def has_add_permission(self, request, obj=None):
         return can_add_ticket_type(request.user, obj) and not_cancelled(obj)
@@ -65,7 +102,7 @@ class TicketTypeInline(ServiceInlineMixin, OrganizerScopedInline, admin.TabularI
 
 
 @admin.register(TicketType)
-class TicketTypeAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
+class TicketTypeAdmin(EventZoneAdminMixin, ServiceFormAdminMixin, OrganizerScopedAdmin):
     form = TicketTypeForm
     list_display = ["name", "event", "price", "capacity", "sold", "held", "available"]
     list_filter = [("event", RelatedOnlyFieldListFilter)]
@@ -78,6 +115,9 @@ class TicketTypeAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
     @admin.display(description=gettext_lazy("available"))
     def available(self, obj: TicketType):
         return _available(obj)
+
+    def event_zone_name(self, obj):
+        return obj.event.timezone
 
     def get_readonly_fields(self, request, obj=None):
         # A ticket type never moves to another event.

@@ -6,16 +6,20 @@ from django import template
 from django.utils import formats
 from django.utils.translation import gettext as _
 
+from core.currencies import currency_decimals
+
 register = template.Library()
 
 # Currencies shown with a symbol; every other one with its ISO code after the amount.
 SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "INR": "₹"}
-NO_DECIMALS = {"JPY", "KRW", "ISK", "CLP", "VND"}
 
 
 @register.filter
 def money(amount, currency: str) -> str:
-    """`49.00|money:"EUR"` -> "€49.00"; `49|money:"CHF"` -> "49.00 CHF"; grouping by the active locale."""
+    """`49.00|money:"EUR"` -> "€49.00"; `49|money:"CHF"` -> "49.00 CHF"; grouping by the active locale.
+
+    As many decimal places as the currency has (core.currencies: JPY none, KWD three).
+    """
     if amount is None or amount == "":
         return ""
     try:
@@ -23,7 +27,7 @@ def money(amount, currency: str) -> str:
     except (InvalidOperation, TypeError, ValueError):
         return str(amount)
     code = (currency or "").upper()
-    number = formats.number_format(value, decimal_pos=0 if code in NO_DECIMALS else 2, use_l10n=True,
+    number = formats.number_format(value, decimal_pos=currency_decimals(code), use_l10n=True,
                                    force_grouping=True)
     symbol = SYMBOLS.get(code)
     return f"{symbol}{number}" if symbol else f"{number}\u00a0{code}".strip()

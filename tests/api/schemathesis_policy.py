@@ -19,14 +19,17 @@ import re
 POSITIVE_DEFAULT = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 
 _EVENT_DATES = {"ends_at": "an event ends after it starts (and is published before it ends)"}
+_EVENT_CHANGE = {**_EVENT_DATES,
+                 "currency": "the event's ticket-type prices fit the new currency's decimals (core.currencies)"}
 _TICKET_TYPE = {"sales_end": "sales end after they start",
-                "name": "a ticket type's name is unique within its event (the other types' names)"}
+                "name": "a ticket type's name is unique within its event (the other types' names)",
+                "price": "a price has no more decimals than its event's currency (JPY none: core.currencies)"}
 # "METHOD /path" -> {field: the rule no JSON schema can state}.
 RULES_BEYOND_THE_SCHEMA: dict[str, dict[str, str]] = {
     "POST /api/v1/auth/token/": {"non_field_errors": "the username and password match an account"},
     "POST /api/v1/events/": _EVENT_DATES,
-    "PUT /api/v1/events/{id}/": _EVENT_DATES,
-    "PATCH /api/v1/events/{id}/": _EVENT_DATES,
+    "PUT /api/v1/events/{id}/": _EVENT_CHANGE,
+    "PATCH /api/v1/events/{id}/": _EVENT_CHANGE,
     "POST /api/v1/events/{id}/ticket-types/": _TICKET_TYPE,
     "PUT /api/v1/events/{id}/ticket-types/{tt_id}/": _TICKET_TYPE,
     "PATCH /api/v1/events/{id}/ticket-types/{tt_id}/": _TICKET_TYPE,

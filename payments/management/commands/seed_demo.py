@@ -5,7 +5,8 @@ of the nearly sold-out event are bought with a test card like any other.
 """
 
 import itertools
-from datetime import timedelta
+import zoneinfo
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -47,11 +48,18 @@ EVENTS = [
     },
     {
         "name": "Python Web Conference", "venue": "Congress Center", "city": "Berlin", "category": "conference",
-        "timezone": "Europe/Berlin", "currency": "EUR", "days": 45, "hours": 9,
+        "timezone": "Europe/Berlin", "currency": "EUR", "days": 45, "hours": 9, "hour": 9,
         "description": "Two tracks of talks on building web applications.",
         "types": [("Early bird", "199.00", 100), ("Regular", "299.00", 400)],
     },
 ]
+
+
+def local_start(spec: dict) -> datetime:
+    """The event's start: `days` from today at `hour` o'clock (19 unless given) on its own zone's clock."""
+    zone = zoneinfo.ZoneInfo(spec["timezone"])
+    day = timezone.localdate(timezone=zone) + timedelta(days=spec["days"])
+    return datetime.combine(day, time(spec.get("hour", 19)), tzinfo=zone)
 
 
 class Command(BaseCommand):
@@ -100,7 +108,7 @@ class Command(BaseCommand):
         return organizer, users
 
     def _event(self, organizer, spec):
-        starts = (timezone.now() + timedelta(days=spec["days"])).replace(hour=19, minute=0, second=0, microsecond=0)
+        starts = local_start(spec)
         event = event_create(
             organizer=organizer, name=spec["name"], description=spec["description"], venue=spec["venue"],
             city=spec["city"], category=spec["category"], timezone=spec["timezone"], currency=spec["currency"],
