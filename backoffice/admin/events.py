@@ -55,19 +55,25 @@ def _money(value, currency: str) -> str:
 
 @admin.register(Organizer)
 class OrganizerAdmin(OrganizerScopedAdmin):
+    """Organizers are a superuser's business (`create_organizer` makes them with their first member).
+
+    A staff member given `view_organizer` by hand may read its own; nobody else adds, changes or
+    deletes one, whatever permissions they hold: an Organizer a member cannot manage is of no use.
+    """
+
     list_display = ["name", "slug"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["members"]
 
-    def get_readonly_fields(self, request, obj=None):
-        # Who belongs to an organizer is decided by a superuser (or `create_organizer`).
-        if request.user.is_superuser:
-            return []
-        return ["slug", "members"]
+    def has_add_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
 
-    def get_prepopulated_fields(self, request, obj=None):
-        return self.prepopulated_fields if request.user.is_superuser else {}
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
 
 
 # --- Events ------------------------------------------------------------------------------------

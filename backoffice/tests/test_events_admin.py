@@ -190,17 +190,31 @@ def test_other_organizers_event_cannot_be_deleted(client_x, y):
     assert Event.objects.filter(pk__in=[y.event.pk, empty.pk]).count() == 2
 
 
-def test_organizer_admin_is_scoped_for_staff_who_may_view_organizers(x, y):
+def test_organizer_admin_is_read_only_and_scoped_for_staff_given_organizer_permissions(x, y):
     from django.contrib.auth.models import Permission
 
-    x.user.user_permissions.add(*Permission.objects.filter(codename__in=["view_organizer", "change_organizer"]))
+    x.user.user_permissions.add(*Permission.objects.filter(codename__endswith="_organizer"))
     client = admin_client(x.user)
     response = client.get("/admin/events/organizer/")
     assert list(response.context["cl"].result_list) == [x.organizer]
     assert client.get(f"/admin/events/organizer/{y.organizer.pk}/change/")["Location"] == reverse("admin:index")
-    # Members and slug are a superuser's business.
-    form = client.get(f"/admin/events/organizer/{x.organizer.pk}/change/").context["adminform"].form
-    assert set(form.fields) == {"name"}
+    # Organizers are a superuser's business: its own is read-only, none is added or deleted.
+    page = client.get(f"/admin/events/organizer/{x.organizer.pk}/change/")
+    assert page.context["has_change_permission"] is False
+    client.post(f"/admin/events/organizer/{x.organizer.pk}/change/", {"name": "Renamed", "slug": "renamed"})
+    x.organizer.refresh_from_db()
+    assert x.organizer.name != "Renamed"
+    assert client.get("/admin/events/organizer/add/").status_code == 403
+    assert client.post(f"/admin/events/organizer/{x.organizer.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert Organizer.objects.filter(pk=x.organizer.pk).exists()
+
+
+def test_superuser_manages_organizers():
+    root = UserFactory(username="root", is_staff=True, is_superuser=True)
+    client = admin_client(root)
+    assert client.get("/admin/events/organizer/add/").status_code == 200
+    client.post("/admin/events/organizer/add/", {"name": "New One", "slug": "new-one"})
+    assert Organizer.objects.filter(slug="new-one").exists()
 
 
 def test_inline_cannot_reach_other_organizers_ticket_type(client_x, x, y):
