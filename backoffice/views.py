@@ -27,8 +27,9 @@ from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
+from backoffice.local_time import format_local
 from backoffice.scoping import scope_queryset
 from bookings.models import Booking, Ticket
 from core.errors import DomainError
@@ -293,15 +294,20 @@ def run_cancel(model_admin, request, events: Iterable[Event], reason: str) -> No
         except DomainError as error:
             model_admin.message_user(request, f"{event}: {error.detail}", messages.ERROR)
             continue
-        model_admin.log_change(request, event, _("Cancelled; %(r)d refund(s) queued.") % {"r": queued})
+        model_admin.log_change(request, event, _("Cancelled; %(refunds)s.") % {"refunds": _refunds_queued(queued)})
         refunds += queued
         done += 1
     if done:
         model_admin.message_user(
             request,
-            _("%(n)d event(s) cancelled; %(r)d refund(s) queued.") % {"n": done, "r": refunds},
+            ngettext("%(n)d event cancelled; %(refunds)s.", "%(n)d events cancelled; %(refunds)s.", done)
+            % {"n": done, "refunds": _refunds_queued(refunds)},
             messages.SUCCESS,
         )
+
+
+def _refunds_queued(n: int) -> str:
+    return ngettext("%(r)d refund queued", "%(r)d refunds queued", n) % {"r": n}
 
 
 def cancel_items(events: Iterable[Event]) -> list[str]:
@@ -319,11 +325,12 @@ def cancel_items(events: Iterable[Event]) -> list[str]:
     for event in events:
         row = counts.get(event.pk, {"confirmed": 0, "holds": 0, "processing": 0})
         items.append(
-            _("%(event)s (%(start)s): %(confirmed)d confirmed booking(s) refunded, %(holds)d hold(s) released, "
-              "%(processing)d payment(s) in progress voided.")
-            % {"event": event.name,
-               "start": timezone.localtime(event.starts_at, zoneinfo.ZoneInfo(event.timezone)).strftime(
-                   "%Y-%m-%d %H:%M %Z"),
-               "confirmed": row["confirmed"], "holds": row["holds"], "processing": row["processing"]}
+            _("%(event)s (%(start)s): %(confirmed)s refunded, %(holds)s released, %(processing)s voided.")
+            % {"event": event.name, "start": format_local(event.starts_at, event.timezone),
+               "confirmed": ngettext("%(n)d confirmed booking", "%(n)d confirmed bookings", row["confirmed"])
+               % {"n": row["confirmed"]},
+               "holds": ngettext("%(n)d hold", "%(n)d holds", row["holds"]) % {"n": row["holds"]},
+               "processing": ngettext("%(n)d payment in progress", "%(n)d payments in progress", row["processing"])
+               % {"n": row["processing"]}}
         )
     return items
