@@ -10,6 +10,7 @@ on top of the three apps, may import.
 from __future__ import annotations
 
 import csv
+import itertools
 import zoneinfo
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -215,8 +216,11 @@ CSV_HEADER = [
     "event", "booking", "booking_status", "email", "booked_at", "confirmed_at", "total", "currency",
     "ticket_code", "ticket_type", "ticket_status", "price", "attendee_name", "issued_at",
 ]
-# Holds that ended without a sale are not bookings an organizer acts on.
-EXPORT_EXCLUDED = (Booking.Status.EXPIRED, Booking.Status.CANCELLED)
+# The door list: issued tickets only. A hold (reserved, not paid) is not an attendee, and a refunded,
+# released or expired ticket lets nobody in; holds are not exported at all.
+EXPORT_TICKET_STATUSES = (Ticket.Status.ISSUED,)
+# Spreadsheets (Excel) read a UTF-8 file as UTF-8, names with accents included, only after this mark.
+BOM = "\ufeff"
 
 
 class _Echo:
@@ -237,9 +241,9 @@ def _cell(value) -> str:
 
 
 def export_rows(user, event_ids: list) -> Iterator[list[str]]:
-    """One row per ticket of the events' bookings (holds that ended unsold left out), in booking order."""
+    """One row per issued ticket of the events (the attendees; holds are not), in booking order."""
     tickets = scope_queryset(
-        Ticket.objects.filter(booking__event_id__in=event_ids).exclude(booking__status__in=EXPORT_EXCLUDED), user
+        Ticket.objects.filter(booking__event_id__in=event_ids, status__in=EXPORT_TICKET_STATUSES), user
     ).order_by("booking__event__starts_at", "booking__created_at", "booking_id", "ticket_type__position", "pk")
     fields = ["booking__event__name", "booking_id", "booking__status", "booking__email", "booking__created_at",
               "booking__confirmed_at", "booking__total", "booking__currency", "code", "ticket_type__name", "status",
@@ -250,10 +254,11 @@ def export_rows(user, event_ids: list) -> Iterator[list[str]]:
 
 
 def export_response(user, events: list[Event]) -> StreamingHttpResponse:
-    """The bookings and attendees of `events` as a CSV download, streamed row by row."""
+    """The attendees (issued tickets) of `events` as a CSV download, streamed row by row, after a BOM."""
     writer = csv.writer(_Echo())
     rows = export_rows(user, [e.pk for e in events])
-    response = StreamingHttpResponse((writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8")
+    lines = itertools.chain([BOM], (writer.writerow(row) for row in rows))
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     name = f"bookings-{events[0].slug}" if len(events) == 1 else f"bookings-{timezone.localdate():%Y-%m-%d}"
     response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
     return response

@@ -242,7 +242,7 @@ def test_the_admin_never_shows_or_finds_a_bookings_access_token(client_x, x):
                   client.get(TICKETS), client.get(f"/admin/payments/payment/{x.payment.pk}/change/")]
         assert client.get(BOOKINGS, {"q": tokens[0]}).context["cl"].result_count == 0
         export = client.get(f"/admin/events/event/{x.event.pk}/export/")
-        rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))
+        rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode("utf-8-sig"))))
         assert rows[1:] and not any(token in cell for row in rows for cell in row for token in tokens)
         assert "access_token" not in rows[0]
 

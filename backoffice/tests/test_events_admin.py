@@ -641,10 +641,12 @@ def test_dashboard_of_an_event_without_sales_says_so(client_x, x):
 def read_csv(response) -> list[dict]:
     assert isinstance(response, StreamingHttpResponse)
     assert response["Content-Type"].startswith("text/csv")
-    return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    content = b"".join(response.streaming_content)
+    assert content.startswith(b"\xef\xbb\xbf")  # the UTF-8 byte-order mark spreadsheets look for
+    return list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
 
 
-def test_export_streams_every_ticket_of_the_events_bookings(client_x, x):
+def test_export_streams_the_issued_tickets_of_the_events_bookings(client_x, x):
     cancelled = make_booking(items=[(x.general, 1)], email="gaveup@x.example")
     from bookings.services import booking_cancel
 
@@ -656,9 +658,8 @@ def test_export_streams_every_ticket_of_the_events_bookings(client_x, x):
     assert sorted((r["email"], r["booking_status"], r["ticket_status"], r["ticket_type"]) for r in rows) == [
         ("fan@x.example", "confirmed", "issued", "Xmas Gala General"),
         ("fan@x.example", "confirmed", "issued", "Xmas Gala General"),
-        ("holder@x.example", "reserved", "held", "Xmas Gala VIP"),
         ("unlucky@x.example", "confirmed", "issued", "Xmas Gala VIP"),
-    ]
+    ]  # the hold of holder@ and the cancelled hold of gaveup@ are not attendees
     codes = set(Ticket.objects.filter(booking=x.confirmed).values_list("code", flat=True))
     assert {r["ticket_code"] for r in rows if r["email"] == "fan@x.example"} == codes
     # A formula typed as a name is not run by a spreadsheet.
