@@ -26,11 +26,11 @@ from django.db.models import Count, DecimalField, IntegerField, OuterRef, Q, Sub
 from django.db.models.functions import Coalesce, TruncDate
 from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
-from django.utils import timezone
+from django.utils import dateformat, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from backoffice.local_time import format_local
+from backoffice.local_time import DATE_FORMAT, format_local
 from backoffice.scoping import scope_queryset
 from bookings.models import Booking, Ticket
 from core.errors import DomainError
@@ -60,6 +60,7 @@ class TypeSales(TicketTypeAvailability):
 @dataclass(frozen=True)
 class DayBar:
     day: date
+    label: str  # the day as the back office writes dates (DATE_FORMAT)
     sold: int
     x: float
     y: float
@@ -67,7 +68,9 @@ class DayBar:
     height: float
 
 
-CHART_WIDTH, CHART_HEIGHT, CHART_MAX_DAYS = 720, 180, 90
+# The chart spans at least CHART_MIN_DAYS (a single day of sales drawn alone is one wide block that
+# reads as a broken chart) and at most CHART_MAX_DAYS.
+CHART_WIDTH, CHART_HEIGHT, CHART_MIN_DAYS, CHART_MAX_DAYS = 720, 180, 7, 90
 CENTS = Decimal("0.01")
 
 
@@ -102,8 +105,9 @@ def type_sales(event: Event, availability=None) -> list[TypeSales]:
 def sold_per_day(event: Event) -> list[DayBar]:
     """Tickets sold (issued, not refunded) per day in the event's time zone, as bars of an SVG chart.
 
-    Days without sales are shown as empty bars; at most the last
-    `CHART_MAX_DAYS` days with sales are drawn.
+    Days without sales are shown as empty bars; the chart ends on the last day
+    with sales and spans at least `CHART_MIN_DAYS` (the days before the first
+    sale are empty) and at most `CHART_MAX_DAYS`.
     """
     tz = zoneinfo.ZoneInfo(event.timezone)
     counts = dict(
@@ -114,7 +118,8 @@ def sold_per_day(event: Event) -> list[DayBar]:
     if not counts:
         return []
     last = max(counts)
-    first = max(min(counts), last - timedelta(days=CHART_MAX_DAYS - 1))
+    first = max(min(min(counts), last - timedelta(days=CHART_MIN_DAYS - 1)),
+                last - timedelta(days=CHART_MAX_DAYS - 1))
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     top = max(counts.get(d, 0) for d in days) or 1
     slot = CHART_WIDTH / len(days)
@@ -122,15 +127,30 @@ def sold_per_day(event: Event) -> list[DayBar]:
     for i, day in enumerate(days):
         n = counts.get(day, 0)
         height = round(CHART_HEIGHT * n / top, 1)
-        bars.append(DayBar(day=day, sold=n, x=round(i * slot + slot * 0.1, 1), y=round(CHART_HEIGHT - height, 1),
+        bars.append(DayBar(day=day, label=dateformat.format(day, DATE_FORMAT), sold=n,
+                           x=round(i * slot + slot * 0.1, 1), y=round(CHART_HEIGHT - height, 1),
                            width=round(slot * 0.8, 1), height=height))
     return bars
+
+
+def sales_summary(selling: list[DayBar]) -> str:
+    """The chart's figures in a sentence (read before the bars, and all there is to read on one day)."""
+    if not selling:
+        return ""
+    total = sum(b.sold for b in selling)
+    sold = ngettext("%(n)d ticket sold", "%(n)d tickets sold", total) % {"n": total}
+    if len(selling) == 1:
+        return _("%(sold)s, all on %(day)s.") % {"sold": sold, "day": selling[0].label}
+    best = max(selling, key=lambda b: b.sold)
+    return _("%(sold)s on %(days)d days since %(first)s; the best day was %(best)s (%(n)d).") % {
+        "sold": sold, "days": len(selling), "first": selling[0].label, "best": best.label, "n": best.sold}
 
 
 def dashboard_view(model_admin, request, event: Event) -> TemplateResponse:
     availability = availability_for_event(event=event)
     types = type_sales(event, availability)
     bars = sold_per_day(event)
+    selling = [b for b in bars if b.sold]
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.opts,
@@ -150,6 +170,8 @@ def dashboard_view(model_admin, request, event: Event) -> TemplateResponse:
             "width": CHART_WIDTH, "height": CHART_HEIGHT, "max": max((b.sold for b in bars), default=0),
             "total": sum(b.sold for b in bars), "first_day": bars[0].day if bars else None,
             "last_day": bars[-1].day if bars else None,
+            "first_label": bars[0].label if bars else "", "last_label": bars[-1].label if bars else "",
+            "summary": sales_summary(selling),
         },
         "stuck_payments": list(
             payments_stuck_processing(Payment.objects.filter(booking__event_id=event.pk)).select_related("booking")
