@@ -178,7 +178,7 @@ class BookingAdmin(ReadOnlyAdminMixin, OrganizerScopedAdmin):
 
 @admin.register(Ticket)
 class TicketAdmin(ReadOnlyAdminMixin, OrganizerScopedAdmin):
-    list_display = ["short_code", "attendee_name", "ticket_type", "event", "booking_link", "status", "price",
+    list_display = ["short_code", "attendee_name", "ticket_type", "event", "booking_link", "status", "price_column",
                     "issued_at"]
     list_filter = ["status", ("ticket_type__event", RelatedOnlyFieldListFilter)]
     list_select_related = ["ticket_type__event", "booking"]
@@ -193,6 +193,10 @@ class TicketAdmin(ReadOnlyAdminMixin, OrganizerScopedAdmin):
     @admin.display(description=gettext_lazy("event"), ordering="ticket_type__event__starts_at")
     def event(self, obj: Ticket):
         return obj.ticket_type.event
+
+    @admin.display(description=gettext_lazy("price"), ordering="price")
+    def price_column(self, obj: Ticket) -> str:
+        return money(obj.price, obj.ticket_type.event.currency)
 
     @admin.display(description=gettext_lazy("booking"))
     def booking_link(self, obj: Ticket):

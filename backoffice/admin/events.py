@@ -308,7 +308,7 @@ class EventAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
     def cancel_events(self, request, queryset):
         return self._cancel(request, queryset, action="cancel_events")
 
-    @admin.action(description=gettext_lazy("Export bookings and attendees of selected events (CSV)"),
+    @admin.action(description=gettext_lazy("Export attendees (issued tickets) of selected events (CSV)"),
                   permissions=["export"])
     def export_bookings(self, request, queryset):
         return admin_views.export_response(request.user, list(queryset.order_by("starts_at")))

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy
 
 from backoffice.forms import ServiceErrorsForm, ServiceFormAdminMixin, ServiceInlineMixin, adopt, service_fields
 from backoffice.scoping import OrganizerScopedAdmin, OrganizerScopedInline, not_cancelled
+from core.templatetags.site_tags import money
 from events.models import TicketType
 from events.permissions import can_add_ticket_type, can_change_ticket_type, can_delete_ticket_type
 from events.selectors import ticket_type_available
@@ -67,7 +68,7 @@ class TicketTypeInline(ServiceInlineMixin, OrganizerScopedInline, admin.TabularI
 @admin.register(TicketType)
 class TicketTypeAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
     form = TicketTypeForm
-    list_display = ["name", "event", "price", "capacity", "sold", "held", "available"]
+    list_display = ["name", "event", "price_column", "capacity", "sold", "held", "available"]
     list_filter = [("event", RelatedOnlyFieldListFilter)]
     list_select_related = ["event"]
     search_fields = ["name", "event__name"]
@@ -78,6 +79,10 @@ class TicketTypeAdmin(ServiceFormAdminMixin, OrganizerScopedAdmin):
     @admin.display(description=gettext_lazy("available"))
     def available(self, obj: TicketType):
         return _available(obj)
+
+    @admin.display(description=gettext_lazy("price"), ordering="price")
+    def price_column(self, obj: TicketType) -> str:
+        return money(obj.price, obj.event.currency)
 
     def get_readonly_fields(self, request, obj=None):
         # A ticket type never moves to another event.
