@@ -10,6 +10,7 @@ on top of the three apps, may import.
 from __future__ import annotations
 
 import csv
+import itertools
 import zoneinfo
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -25,11 +26,11 @@ from django.db.models import Count, DecimalField, IntegerField, OuterRef, Q, Sub
 from django.db.models.functions import Coalesce, TruncDate
 from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
-from django.utils import timezone
+from django.utils import dateformat, timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
-from backoffice.local_time import format_export, format_local
+from backoffice.local_time import DATE_FORMAT, format_export, format_local
 from backoffice.scoping import scope_queryset
 from bookings.models import Booking, Ticket
 from core.errors import DomainError
@@ -59,6 +60,7 @@ class TypeSales(TicketTypeAvailability):
 @dataclass(frozen=True)
 class DayBar:
     day: date
+    label: str  # the day as the back office writes dates (DATE_FORMAT)
     sold: int
     x: float
     y: float
@@ -66,7 +68,9 @@ class DayBar:
     height: float
 
 
-CHART_WIDTH, CHART_HEIGHT, CHART_MAX_DAYS = 720, 180, 90
+# The chart spans at least CHART_MIN_DAYS (a single day of sales drawn alone is one wide block that
+# reads as a broken chart) and at most CHART_MAX_DAYS.
+CHART_WIDTH, CHART_HEIGHT, CHART_MIN_DAYS, CHART_MAX_DAYS = 720, 180, 7, 90
 CENTS = Decimal("0.01")
 
 
@@ -101,8 +105,9 @@ def type_sales(event: Event, availability=None) -> list[TypeSales]:
 def sold_per_day(event: Event) -> list[DayBar]:
     """Tickets sold (issued, not refunded) per day in the event's time zone, as bars of an SVG chart.
 
-    Days without sales are shown as empty bars; at most the last
-    `CHART_MAX_DAYS` days with sales are drawn.
+    Days without sales are shown as empty bars; the chart ends on the last day
+    with sales and spans at least `CHART_MIN_DAYS` (the days before the first
+    sale are empty) and at most `CHART_MAX_DAYS`.
     """
     tz = zoneinfo.ZoneInfo(event.timezone)
     counts = dict(
@@ -113,7 +118,8 @@ def sold_per_day(event: Event) -> list[DayBar]:
     if not counts:
         return []
     last = max(counts)
-    first = max(min(counts), last - timedelta(days=CHART_MAX_DAYS - 1))
+    first = max(min(min(counts), last - timedelta(days=CHART_MIN_DAYS - 1)),
+                last - timedelta(days=CHART_MAX_DAYS - 1))
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     top = max(counts.get(d, 0) for d in days) or 1
     slot = CHART_WIDTH / len(days)
@@ -121,15 +127,30 @@ def sold_per_day(event: Event) -> list[DayBar]:
     for i, day in enumerate(days):
         n = counts.get(day, 0)
         height = round(CHART_HEIGHT * n / top, 1)
-        bars.append(DayBar(day=day, sold=n, x=round(i * slot + slot * 0.1, 1), y=round(CHART_HEIGHT - height, 1),
+        bars.append(DayBar(day=day, label=dateformat.format(day, DATE_FORMAT), sold=n,
+                           x=round(i * slot + slot * 0.1, 1), y=round(CHART_HEIGHT - height, 1),
                            width=round(slot * 0.8, 1), height=height))
     return bars
+
+
+def sales_summary(selling: list[DayBar]) -> str:
+    """The chart's figures in a sentence (read before the bars, and all there is to read on one day)."""
+    if not selling:
+        return ""
+    total = sum(b.sold for b in selling)
+    sold = ngettext("%(n)d ticket sold", "%(n)d tickets sold", total) % {"n": total}
+    if len(selling) == 1:
+        return _("%(sold)s, all on %(day)s.") % {"sold": sold, "day": selling[0].label}
+    best = max(selling, key=lambda b: b.sold)
+    return _("%(sold)s on %(days)d days since %(first)s; the best day was %(best)s (%(n)d).") % {
+        "sold": sold, "days": len(selling), "first": selling[0].label, "best": best.label, "n": best.sold}
 
 
 def dashboard_view(model_admin, request, event: Event) -> TemplateResponse:
     availability = availability_for_event(event=event)
     types = type_sales(event, availability)
     bars = sold_per_day(event)
+    selling = [b for b in bars if b.sold]
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.opts,
@@ -150,6 +171,8 @@ def dashboard_view(model_admin, request, event: Event) -> TemplateResponse:
             "width": CHART_WIDTH, "height": CHART_HEIGHT, "max": max((b.sold for b in bars), default=0),
             "total": sum(b.sold for b in bars), "first_day": bars[0].day if bars else None,
             "last_day": bars[-1].day if bars else None,
+            "first_label": bars[0].label if bars else "", "last_label": bars[-1].label if bars else "",
+            "summary": sales_summary(selling),
         },
         "stuck_payments": list(
             payments_stuck_processing(Payment.objects.filter(booking__event_id=event.pk)).select_related("booking")
@@ -218,8 +241,11 @@ CSV_HEADER = [
 ]
 # The columns holding times: written as the wall clock in the event's zone (`time_zone`), to the second.
 CSV_TIMES = {"booked_at", "confirmed_at", "issued_at"}
-# Holds that ended without a sale are not bookings an organizer acts on.
-EXPORT_EXCLUDED = (Booking.Status.EXPIRED, Booking.Status.CANCELLED)
+# The door list: issued tickets only. A hold (reserved, not paid) is not an attendee, and a refunded,
+# released or expired ticket lets nobody in; holds are not exported at all.
+EXPORT_TICKET_STATUSES = (Ticket.Status.ISSUED,)
+# Spreadsheets (Excel) read a UTF-8 file as UTF-8, names with accents included, only after this mark.
+BOM = "\ufeff"
 
 
 class _Echo:
@@ -240,9 +266,9 @@ def _cell(value) -> str:
 
 
 def export_rows(user, event_ids: list) -> Iterator[list[str]]:
-    """One row per ticket of the events' bookings (holds that ended unsold left out), in booking order."""
+    """One row per issued ticket of the events (the attendees; holds are not), in booking order."""
     tickets = scope_queryset(
-        Ticket.objects.filter(booking__event_id__in=event_ids).exclude(booking__status__in=EXPORT_EXCLUDED), user
+        Ticket.objects.filter(booking__event_id__in=event_ids, status__in=EXPORT_TICKET_STATUSES), user
     ).order_by("booking__event__starts_at", "booking__created_at", "booking_id", "ticket_type__position", "pk")
     fields = ["booking__event__name", "booking_id", "booking__status", "booking__email", "booking__created_at",
               "booking__confirmed_at", "booking__total", "booking__currency", "code", "ticket_type__name", "status",
@@ -257,10 +283,11 @@ def export_rows(user, event_ids: list) -> Iterator[list[str]]:
 
 
 def export_response(user, events: list[Event]) -> StreamingHttpResponse:
-    """The bookings and attendees of `events` as a CSV download, streamed row by row."""
+    """The attendees (issued tickets) of `events` as a CSV download, streamed row by row, after a BOM."""
     writer = csv.writer(_Echo())
     rows = export_rows(user, [e.pk for e in events])
-    response = StreamingHttpResponse((writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8")
+    lines = itertools.chain([BOM], (writer.writerow(row) for row in rows))
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     name = f"bookings-{events[0].slug}" if len(events) == 1 else f"bookings-{timezone.localdate():%Y-%m-%d}"
     response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
     return response
@@ -301,15 +328,20 @@ def run_cancel(model_admin, request, events: Iterable[Event], reason: str) -> No
         except DomainError as error:
             model_admin.message_user(request, f"{event}: {error.detail}", messages.ERROR)
             continue
-        model_admin.log_change(request, event, _("Cancelled; %(r)d refund(s) queued.") % {"r": queued})
+        model_admin.log_change(request, event, _("Cancelled; %(refunds)s.") % {"refunds": _refunds_queued(queued)})
         refunds += queued
         done += 1
     if done:
         model_admin.message_user(
             request,
-            _("%(n)d event(s) cancelled; %(r)d refund(s) queued.") % {"n": done, "r": refunds},
+            ngettext("%(n)d event cancelled; %(refunds)s.", "%(n)d events cancelled; %(refunds)s.", done)
+            % {"n": done, "refunds": _refunds_queued(refunds)},
             messages.SUCCESS,
         )
+
+
+def _refunds_queued(n: int) -> str:
+    return ngettext("%(r)d refund queued", "%(r)d refunds queued", n) % {"r": n}
 
 
 def cancel_items(events: Iterable[Event]) -> list[str]:
@@ -327,10 +359,12 @@ def cancel_items(events: Iterable[Event]) -> list[str]:
     for event in events:
         row = counts.get(event.pk, {"confirmed": 0, "holds": 0, "processing": 0})
         items.append(
-            _("%(event)s (%(start)s): %(confirmed)d confirmed booking(s) refunded, %(holds)d hold(s) released, "
-              "%(processing)d payment(s) in progress voided.")
-            % {"event": event.name,
-               "start": format_local(event.starts_at, event.timezone),
-               "confirmed": row["confirmed"], "holds": row["holds"], "processing": row["processing"]}
+            _("%(event)s (%(start)s): %(confirmed)s refunded, %(holds)s released, %(processing)s voided.")
+            % {"event": event.name, "start": format_local(event.starts_at, event.timezone),
+               "confirmed": ngettext("%(n)d confirmed booking", "%(n)d confirmed bookings", row["confirmed"])
+               % {"n": row["confirmed"]},
+               "holds": ngettext("%(n)d hold", "%(n)d holds", row["holds"]) % {"n": row["holds"]},
+               "processing": ngettext("%(n)d payment in progress", "%(n)d payments in progress", row["processing"])
+               % {"n": row["processing"]}}
         )
     return items

@@ -9,6 +9,7 @@ flush (Django's `flush` keeps no groups).
 from __future__ import annotations
 
 from django.apps import apps as global_apps
+from django.db import transaction
 
 ORGANIZER_GROUP = "Organizer"
 
@@ -58,3 +59,20 @@ def organizer_group_sync(apps=global_apps):
     group, _ = Group.objects.get_or_create(name=ORGANIZER_GROUP)
     group.permissions.add(*wanted)
     return group
+
+
+def organizer_member_add(*, organizer, user):
+    """Make `user` a staff member of `organizer`: staff flag, the "Organizer" group, membership.
+
+    The one way an organizer gets a member: `create_organizer` and `seed_demo`
+    both call it, so the demo's `organizer` login is exactly what a real one is
+    (no direct user permissions, nothing to do with Organizers themselves).
+    `user` is saved; calling it again changes nothing.
+    """
+    with transaction.atomic():
+        if not user.is_staff:
+            user.is_staff = True
+            user.save(update_fields=["is_staff"])
+        user.groups.add(organizer_group_sync())
+        organizer.members.add(user)
+    return user

@@ -97,6 +97,57 @@ def test_the_demo_organizer_can_open_the_admin(client):
     assert b"Events" in response.content
 
 
+def _access(user):
+    """What a login may do in the admin: flags, groups, direct and effective permissions."""
+    user = get_user_model().objects.get(pk=user.pk)  # a fresh permission cache
+    return {"staff": user.is_staff, "superuser": user.is_superuser, "active": user.is_active,
+            "groups": sorted(user.groups.values_list("name", flat=True)),
+            "direct": sorted(user.user_permissions.values_list("codename", flat=True)),
+            "effective": sorted(user.get_all_permissions())}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_organizer_is_what_create_organizer_makes():
+    call_command("seed_demo")
+    call_command("create_organizer", "Real Productions", username="real", email="real@example.com",
+                 password="correct-horse-battery-42", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    users = get_user_model().objects
+
+    demo, real = _access(users.get(username="organizer")), _access(users.get(username="real"))
+
+    assert demo == real
+    assert demo["groups"] == ["Organizer"] and demo["direct"] == []
+    assert not any(p.endswith("_organizer") for p in demo["effective"])
+
+
+@pytest.mark.django_db
+def test_the_demo_organizer_cannot_see_or_add_organizers(client):
+    call_command("seed_demo")
+    client.force_login(get_user_model().objects.get(username="organizer"))
+
+    index = client.get("/admin/")
+    assert b"/admin/events/organizer/" not in index.content
+    assert client.get("/admin/events/organizer/").status_code == 403
+    assert client.get("/admin/events/organizer/add/").status_code == 403
+    assert client.post("/admin/events/organizer/add/", {"name": "Mine", "slug": "mine"}).status_code == 403
+    # Nor from the event form's "add another" button.
+    assert b"add_id_organizer" not in client.get("/admin/events/event/add/").content
+    assert list(Organizer.objects.values_list("slug", flat=True)) == ["demo-productions"]
+
+
+@pytest.mark.django_db
+def test_seed_demo_takes_back_permissions_an_older_run_gave_the_organizer_login():
+    from django.contrib.auth.models import Permission
+
+    call_command("seed_demo")
+    organizer = get_user_model().objects.get(username="organizer")
+    organizer.user_permissions.add(*Permission.objects.filter(codename__endswith="_organizer"))
+
+    call_command("seed_demo")
+
+    assert not organizer.user_permissions.exists()
+
+
 @pytest.mark.django_db
 def test_seed_demo_refuses_to_run_with_debug_off(settings):
     settings.DEBUG = False

@@ -19,16 +19,18 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext_lazy
 
 from backoffice import views as admin_views
 from backoffice.admin.payments import PaymentInline
 from backoffice.forms import run_for_each
+from backoffice.local_time import format_local
 from backoffice.scoping import OrganizerScopedAdmin, OrganizerScopedInline, ReadOnlyAdminMixin
 from bookings.emails import booking_confirmation_send
 from bookings.models import Booking, Ticket
 from bookings.services import booking_cancel
 from core.errors import InvalidTransition
+from core.templatetags.site_tags import money
 from events.permissions import can_cancel_booking, can_refund_booking, can_resend_confirmation
 from payments.models import Refund
 from payments.services import refund_issue
@@ -56,8 +58,9 @@ class BookingChangeList(ChangeList):
 
 @admin.register(Booking)
 class BookingAdmin(ReadOnlyAdminMixin, OrganizerScopedAdmin):
-    list_display = ["short_id", "event", "email", "status", "total_column", "ticket_count", "created_at",
-                    "expires_at"]
+    # Compact enough for 1280 px with the filters beside it (static/css/backoffice.css); a hold's
+    # expiry (15 minutes) is on its page, the "Reserved" filter lists the holds.
+    list_display = ["short_id", "event", "email_column", "status", "total_column", "ticket_count", "created_column"]
     list_filter = ["status", ("event", RelatedOnlyFieldListFilter), ("created_at", DateFieldListFilter)]
     list_select_related = ["event"]
     search_fields = ["email", "=id", "tickets__code", "tickets__attendee_name"]
@@ -74,11 +77,21 @@ class BookingAdmin(ReadOnlyAdminMixin, OrganizerScopedAdmin):
 
     @admin.display(description=gettext_lazy("booking"), ordering="created_at")
     def short_id(self, obj: Booking) -> str:
-        return str(obj.pk)[:8]
+        return obj.reference
 
     @admin.display(description=gettext_lazy("total"), ordering="total")
     def total_column(self, obj: Booking) -> str:
-        return f"{obj.total:.2f} {obj.currency}"
+        return money(obj.total, obj.currency)
+
+    @admin.display(description=gettext_lazy("created"), ordering="created_at")
+    def created_column(self, obj: Booking) -> str:
+        return format_local(obj.created_at, obj.event.timezone)
+
+    @admin.display(description=gettext_lazy("e-mail"), ordering="email")
+    def email_column(self, obj: Booking) -> str:
+        # A long address may break before its "@" rather than widen the list.
+        local, at, domain = obj.email.rpartition("@")
+        return format_html("{}<wbr>{}{}", local, at, domain) if at else obj.email
 
     @admin.display(description=gettext_lazy("tickets"), ordering="ticket_total")
     def ticket_count(self, obj: Booking) -> int:
@@ -96,9 +109,10 @@ class BookingAdmin(ReadOnlyAdminMixin, OrganizerScopedAdmin):
             format_html_join(
                 "", "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 (
-                    (reverse("admin:payments_refund_change", args=[r.pk]), str(r.pk)[:8], f"{r.amount:.2f}",
+                    (reverse("admin:payments_refund_change", args=[r.pk]), str(r.pk)[:8],
+                     money(r.amount, obj.currency),
                      r.get_status_display() + (f" ({r.failure_code})" if r.failure_code else ""), r.reason,
-                     r.created_at.strftime("%Y-%m-%d %H:%M"))
+                     format_local(r.created_at, obj.event.timezone))
                     for r in rows
                 ),
             ),
@@ -127,7 +141,8 @@ class BookingAdmin(ReadOnlyAdminMixin, OrganizerScopedAdmin):
             reason = form.cleaned_data["reason"]
             run_for_each(self, request, queryset.select_related("event"),
                          lambda b: refund_issue(booking=b, reason=reason),
-                         done=_("%(n)d refund(s) queued."), log=_("Refund queued: %(reason)s") % {"reason": reason})
+                         done=ngettext_lazy("%(n)d refund queued.", "%(n)d refunds queued.", "n"),
+                         log=_("Refund queued: %(reason)s") % {"reason": reason})
             return None
         return admin_views.confirmation_page(
             self, request, queryset=queryset, action="refund_bookings", form=form,
@@ -135,8 +150,8 @@ class BookingAdmin(ReadOnlyAdminMixin, OrganizerScopedAdmin):
             question=_("Refund every issued ticket of these bookings? The money goes back to the buyer's card "
                        "and the tickets go back on sale."),
             button=_("Yes, refund"),
-            items=[f"{b} – {b.event} – {b.total:.2f} {b.currency} ({b.get_status_display()})"
-                   for b in queryset.select_related("event")],
+            items=[f"{b.reference} – {b.email} – {b.event} – {money(b.total, b.currency)} "
+                   f"({b.get_status_display()})" for b in queryset.select_related("event")],
         )
 
     @admin.action(description=gettext_lazy("Resend the confirmation e-mail"), permissions=["resend"])
@@ -150,18 +165,20 @@ class BookingAdmin(ReadOnlyAdminMixin, OrganizerScopedAdmin):
             if not sent:
                 raise InvalidTransition(_("Only a confirmed booking has a confirmation to send."))
 
-        run_for_each(self, request, queryset, resend, done=_("%(n)d confirmation(s) sent again."),
+        run_for_each(self, request, queryset, resend,
+                     done=ngettext_lazy("%(n)d confirmation sent again.", "%(n)d confirmations sent again.", "n"),
                      log=_("Confirmation e-mail sent again."))
 
     @admin.action(description=gettext_lazy("Cancel selected holds (release the tickets)"), permissions=["cancel"])
     def cancel_holds(self, request, queryset):
         run_for_each(self, request, queryset.select_related("event"), lambda b: booking_cancel(booking=b),
-                     done=_("%(n)d hold(s) cancelled."), log=_("Hold cancelled."))
+                     done=ngettext_lazy("%(n)d hold cancelled.", "%(n)d holds cancelled.", "n"),
+                     log=_("Hold cancelled."))
 
 
 @admin.register(Ticket)
 class TicketAdmin(ReadOnlyAdminMixin, OrganizerScopedAdmin):
-    list_display = ["short_code", "attendee_name", "ticket_type", "event", "booking_link", "status", "price",
+    list_display = ["short_code", "attendee_name", "ticket_type", "event", "booking_link", "status", "price_column",
                     "issued_at"]
     list_filter = ["status", ("ticket_type__event", RelatedOnlyFieldListFilter)]
     list_select_related = ["ticket_type__event", "booking"]
@@ -177,7 +194,11 @@ class TicketAdmin(ReadOnlyAdminMixin, OrganizerScopedAdmin):
     def event(self, obj: Ticket):
         return obj.ticket_type.event
 
+    @admin.display(description=gettext_lazy("price"), ordering="price")
+    def price_column(self, obj: Ticket) -> str:
+        return money(obj.price, obj.ticket_type.event.currency)
+
     @admin.display(description=gettext_lazy("booking"))
     def booking_link(self, obj: Ticket):
         return format_html('<a href="{}">{}</a>', reverse("admin:bookings_booking_change", args=[obj.booking_id]),
-                           str(obj.booking_id)[:8])
+                           obj.booking.reference)

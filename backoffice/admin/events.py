@@ -12,16 +12,16 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin import RelatedOnlyFieldListFilter
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext_lazy
 
 from backoffice import views as admin_views
 from backoffice.admin.ticket_types import TicketTypeInline
@@ -37,6 +37,7 @@ from backoffice.forms import (
 from backoffice.local_time import format_local, zone_choices
 from backoffice.scoping import OrganizerScopedAdmin, not_cancelled, organizers_managed_by
 from core.errors import DomainError
+from core.templatetags.site_tags import money
 from events.models import Event, Organizer, TicketType
 from events.permissions import can_change_event, can_create_event, can_delete_event, can_export_bookings
 from events.selectors import availability_for_event, event_available
@@ -57,7 +58,8 @@ from events.services import (
 
 
 def _money(value, currency: str) -> str:
-    return f"{value or Decimal('0.00'):.2f} {currency}"
+    """"€1,234.00", "350.00 NOK": the site's one money format (`core.templatetags.site_tags.money`)."""
+    return money(value or Decimal("0.00"), currency)
 
 
 # --- Organizers ----------------------------------------------------------------------------------
@@ -65,19 +67,25 @@ def _money(value, currency: str) -> str:
 
 @admin.register(Organizer)
 class OrganizerAdmin(OrganizerScopedAdmin):
+    """Organizers are a superuser's business (`create_organizer` makes them with their first member).
+
+    A staff member given `view_organizer` by hand may read its own; nobody else adds, changes or
+    deletes one, whatever permissions they hold: an Organizer a member cannot manage is of no use.
+    """
+
     list_display = ["name", "slug"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["members"]
 
-    def get_readonly_fields(self, request, obj=None):
-        # Who belongs to an organizer is decided by a superuser (or `create_organizer`).
-        if request.user.is_superuser:
-            return []
-        return ["slug", "members"]
+    def has_add_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
 
-    def get_prepopulated_fields(self, request, obj=None):
-        return self.prepopulated_fields if request.user.is_superuser else {}
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
 
 
 # --- Events ------------------------------------------------------------------------------------
@@ -126,7 +134,9 @@ class EventDateFilter(admin.SimpleListFilter):
 class EventAdmin(EventZoneAdminMixin, ServiceFormAdminMixin, OrganizerScopedAdmin):
     form = EventForm
     inlines = [TicketTypeInline]
-    list_display = ["name", "organizer", "starts_column", "city", "status", "sold_column", "held_column",
+    # Compact enough for 1280 px with the filters beside it (static/css/backoffice.css); the
+    # organizer column only for someone who manages more than one (`get_list_display`).
+    list_display = ["name", "organizer", "date_column", "status", "sold_column", "held_column",
                     "available_column", "capacity_column", "revenue_column"]
     list_filter = ["status", EventDateFilter, "category", ("organizer", RelatedOnlyFieldListFilter)]
     list_select_related = ["organizer"]
@@ -153,11 +163,6 @@ class EventAdmin(EventZoneAdminMixin, ServiceFormAdminMixin, OrganizerScopedAdmi
     def get_changelist(self, request, **kwargs):
         return admin_views.EventChangeList
 
-    @admin.display(description=gettext_lazy("starts at"), ordering="starts_at")
-    def starts_column(self, obj):
-        # In the event's own zone, labelled with it: "Sat 5 Dec 2026, 19:30 CET".
-        return format_local(obj.starts_at, obj.timezone)
-
     @admin.display(description=gettext_lazy("published at"))
     def published(self, obj):
         return format_local(obj.published_at, obj.timezone) or "–"
@@ -165,6 +170,15 @@ class EventAdmin(EventZoneAdminMixin, ServiceFormAdminMixin, OrganizerScopedAdmi
     @admin.display(description=gettext_lazy("cancelled at"))
     def cancelled(self, obj):
         return format_local(obj.cancelled_at, obj.timezone) or "–"
+
+    def get_list_display(self, request):
+        if organizers_managed_by(request.user)[:2].count() > 1:
+            return self.list_display
+        return [name for name in self.list_display if name != "organizer"]
+
+    @admin.display(description=gettext_lazy("date"), ordering="starts_at")
+    def date_column(self, obj):
+        return format_local(obj.starts_at, obj.timezone)
 
     @admin.display(description=gettext_lazy("sold"), ordering="sold_total")
     def sold_column(self, obj):
@@ -223,6 +237,7 @@ class EventAdmin(EventZoneAdminMixin, ServiceFormAdminMixin, OrganizerScopedAdmi
             context.update({
                 "can_export": self.has_export_permission(request, obj),
                 "can_cancel": self.has_change_permission(request, obj),
+                "can_publish": self.has_change_permission(request, obj),
             })
         return super().render_change_form(request, context, add, change, form_url, obj)
 
@@ -308,20 +323,22 @@ class EventAdmin(EventZoneAdminMixin, ServiceFormAdminMixin, OrganizerScopedAdmi
 
     @admin.action(description=gettext_lazy("Publish selected events"), permissions=["change"])
     def publish_events(self, request, queryset):
-        run_for_each(self, request, queryset, lambda e: event_publish(event=e), done=_("%(n)d event(s) published."),
+        run_for_each(self, request, queryset, lambda e: event_publish(event=e),
+                     done=ngettext_lazy("%(n)d event published.", "%(n)d events published.", "n"),
                      log=_("Published."))
 
     @admin.action(description=gettext_lazy("Unpublish selected events (stop sales)"), permissions=["change"])
     def unpublish_events(self, request, queryset):
         run_for_each(self, request, queryset, lambda e: event_unpublish(event=e),
-                     done=_("%(n)d event(s) unpublished."), log=_("Unpublished."))
+                     done=ngettext_lazy("%(n)d event unpublished.", "%(n)d events unpublished.", "n"),
+                     log=_("Unpublished."))
 
     @admin.action(description=gettext_lazy("Cancel selected events and refund their bookings…"),
                   permissions=["change"])
     def cancel_events(self, request, queryset):
         return self._cancel(request, queryset, action="cancel_events")
 
-    @admin.action(description=gettext_lazy("Export bookings and attendees of selected events (CSV)"),
+    @admin.action(description=gettext_lazy("Export attendees (issued tickets) of selected events (CSV)"),
                   permissions=["export"])
     def export_bookings(self, request, queryset):
         return admin_views.export_response(request.user, list(queryset.order_by("starts_at")))
@@ -352,6 +369,8 @@ class EventAdmin(EventZoneAdminMixin, ServiceFormAdminMixin, OrganizerScopedAdmi
                  name=f"{prefix}_export"),
             path("<path:object_id>/cancel/", self.admin_site.admin_view(self.cancel_view),
                  name=f"{prefix}_cancel"),
+            path("<path:object_id>/publish/", self.admin_site.admin_view(self.publish_view),
+                 name=f"{prefix}_publish"),
             *super().get_urls(),
         ]
 
@@ -381,3 +400,27 @@ class EventAdmin(EventZoneAdminMixin, ServiceFormAdminMixin, OrganizerScopedAdmi
         if response is None:
             return HttpResponseRedirect(reverse("admin:events_event_change", args=[event.pk]))
         return response
+
+    def publish_view(self, request, object_id):
+        """The change page's Publish / Unpublish button (POST): `event_publish` or `event_unpublish`,
+        as the list's actions, by the event's status; a refusal is shown as a message."""
+        event = self._event_or_404(request, object_id)
+        if not self.has_change_permission(request, event):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        change_page = HttpResponseRedirect(reverse("admin:events_event_change", args=[event.pk]))
+        publish = event.status == Event.Status.DRAFT
+        try:
+            if publish:
+                event_publish(event=event)
+            else:
+                event_unpublish(event=event)
+        except DomainError as error:
+            self.message_user(request, error.detail, messages.ERROR)
+            return change_page
+        self.log_change(request, event, _("Published.") if publish else _("Unpublished."))
+        self.message_user(request, (_("“%(event)s” is published: it is on sale.") if publish
+                                    else _("“%(event)s” is unpublished: sales stopped.")) % {"event": event.name},
+                          messages.SUCCESS)
+        return change_page

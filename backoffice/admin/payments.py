@@ -12,10 +12,11 @@ from django.contrib.admin import RelatedOnlyFieldListFilter
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext_lazy
 
 from backoffice.forms import run_for_each
 from backoffice.scoping import OrganizerScopedAdmin, OrganizerScopedInline, ReadOnlyAdminMixin
+from core.templatetags.site_tags import money
 from events.permissions import can_retry_refund
 from payments.models import Payment, Refund
 from payments.selectors import (
@@ -31,8 +32,9 @@ PAYMENT_FIELDS = ["amount", "currency", "status", "card_brand", "card_last4", "g
 
 
 def _booking_link(booking_id) -> str:
+    # The booking's reference as people see it (`Booking.reference`), from its id without a query.
     return format_html('<a href="{}">{}</a>', reverse("admin:bookings_booking_change", args=[booking_id]),
-                       str(booking_id)[:8])
+                       booking_id.hex[:8].upper())
 
 
 class PaymentInline(ReadOnlyAdminMixin, OrganizerScopedInline, admin.TabularInline):
@@ -60,7 +62,7 @@ class PaymentAttentionFilter(admin.SimpleListFilter):
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdminMixin, OrganizerScopedAdmin):
-    list_display = ["short_id", "booking_column", "event", "amount", "currency", "status", "card_brand", "card_last4",
+    list_display = ["short_id", "booking_column", "event", "amount_column", "status", "card_brand", "card_last4",
                     "created_at", "updated_at"]
     list_filter = ["status", PaymentAttentionFilter, ("booking__event", RelatedOnlyFieldListFilter)]
     list_select_related = ["booking__event"]
@@ -75,6 +77,10 @@ class PaymentAdmin(ReadOnlyAdminMixin, OrganizerScopedAdmin):
     @admin.display(description=gettext_lazy("booking"))
     def booking_column(self, obj: Payment):
         return _booking_link(obj.booking_id)
+
+    @admin.display(description=gettext_lazy("amount"), ordering="amount")
+    def amount_column(self, obj: Payment) -> str:
+        return money(obj.amount, obj.currency)
 
     @admin.display(description=gettext_lazy("event"))
     def event(self, obj: Payment):
@@ -101,7 +107,7 @@ class RefundAttentionFilter(admin.SimpleListFilter):
 
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyAdminMixin, OrganizerScopedAdmin):
-    list_display = ["short_id", "booking_column", "event", "amount", "status", "failure_code", "retry_of_column",
+    list_display = ["short_id", "booking_column", "event", "amount_column", "status", "failure_code", "retry_of_column",
                     "reason", "created_at"]
     list_filter = ["status", RefundAttentionFilter, "cause", ("payment__booking__event", RelatedOnlyFieldListFilter)]
     list_select_related = ["payment__booking__event"]
@@ -118,6 +124,10 @@ class RefundAdmin(ReadOnlyAdminMixin, OrganizerScopedAdmin):
     @admin.display(description=gettext_lazy("booking"))
     def booking_column(self, obj: Refund):
         return _booking_link(obj.payment.booking_id)
+
+    @admin.display(description=gettext_lazy("amount"), ordering="amount")
+    def amount_column(self, obj: Refund) -> str:
+        return money(obj.amount, obj.payment.currency)
 
     @admin.display(description=gettext_lazy("event"))
     def event(self, obj: Refund):
@@ -137,4 +147,5 @@ class RefundAdmin(ReadOnlyAdminMixin, OrganizerScopedAdmin):
     @admin.action(description=gettext_lazy("Retry selected failed refunds"), permissions=["retry"])
     def retry_refunds(self, request, queryset):
         run_for_each(self, request, queryset.select_related("payment"), lambda r: refund_retry(refund=r),
-                     done=_("%(n)d refund(s) queued again."), log=_("Retried."))
+                     done=ngettext_lazy("%(n)d refund queued again.", "%(n)d refunds queued again.", "n"),
+                     log=_("Retried."))

@@ -22,6 +22,7 @@ from backoffice.forms import (
     service_fields,
 )
 from backoffice.scoping import OrganizerScopedAdmin, OrganizerScopedInline, not_cancelled
+from core.templatetags.site_tags import money
 from events.models import TicketType
 from events.permissions import can_add_ticket_type, can_change_ticket_type, can_delete_ticket_type
 from events.selectors import ticket_type_available
@@ -104,7 +105,7 @@ class TicketTypeInline(ServiceInlineMixin, OrganizerScopedInline, admin.TabularI
 @admin.register(TicketType)
 class TicketTypeAdmin(EventZoneAdminMixin, ServiceFormAdminMixin, OrganizerScopedAdmin):
     form = TicketTypeForm
-    list_display = ["name", "event", "price", "capacity", "sold", "held", "available"]
+    list_display = ["name", "event", "price_column", "capacity", "sold", "held", "available"]
     list_filter = [("event", RelatedOnlyFieldListFilter)]
     list_select_related = ["event"]
     search_fields = ["name", "event__name"]
@@ -118,6 +119,9 @@ class TicketTypeAdmin(EventZoneAdminMixin, ServiceFormAdminMixin, OrganizerScope
 
     def event_zone_name(self, obj):
         return obj.event.timezone
+    @admin.display(description=gettext_lazy("price"), ordering="price")
+    def price_column(self, obj: TicketType) -> str:
+        return money(obj.price, obj.event.currency)
 
     def get_readonly_fields(self, request, obj=None):
         # A ticket type never moves to another event.

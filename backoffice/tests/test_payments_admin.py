@@ -102,7 +102,7 @@ def test_retry_action_does_what_refund_retry_does(client_x, x, django_capture_on
                                  follow=True)
     with django_capture_on_commit_callbacks() as by_service:
         direct = refund_retry(refund=twin)
-    assert "1 refund(s) queued again." in messages_of(response)
+    assert "1 refund queued again." in messages_of(response)
     retry = Refund.objects.get(retry_of=x.refund)
 
     def shape(refund):

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from events.models import Organizer
-from events.organizer_group import organizer_group_sync
+from events.organizer_group import organizer_member_add
 
 
 class Command(BaseCommand):
@@ -52,11 +52,9 @@ class Command(BaseCommand):
             raise CommandError("Password refused: " + " ".join(exc.messages)) from None
         user.set_password(password)
         with transaction.atomic():
-            group = organizer_group_sync()
             user.save()
-            user.groups.add(group)
             organizer = Organizer.objects.create(name=name, slug=slug)
-            organizer.members.add(user)
+            organizer_member_add(organizer=organizer, user=user)
         self.stdout.write(self.style.SUCCESS(
             f"Created organizer '{organizer.name}' ({organizer.slug}) with staff user '{user.username}'."
         ))

@@ -11,7 +11,6 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
@@ -19,6 +18,7 @@ from django.utils.text import slugify
 
 from bookings.services import LineItem, booking_reserve
 from events.models import Event, Organizer
+from events.organizer_group import organizer_member_add
 from events.services import event_create, event_publish, ticket_type_create
 from payments.gateway import Card
 from payments.services import payment_authorize, payment_capture
@@ -102,9 +102,10 @@ class Command(BaseCommand):
                 user = User.objects.create_user(username, f"{username}@example.com", username,
                                                 is_staff=staff, is_superuser=superuser)
             users[username] = user
-        organizer.members.add(users["organizer"])
-        perms = Permission.objects.filter(content_type__app_label__in=["events", "bookings", "payments"])
-        users["organizer"].user_permissions.add(*perms)
+        # Exactly what `create_organizer` makes: a staff member in the "Organizer" group. Direct
+        # permissions an older seed_demo gave this demo login (Organizers included) are taken back.
+        users["organizer"].user_permissions.clear()
+        organizer_member_add(organizer=organizer, user=users["organizer"])
         return organizer, users
 
     def _event(self, organizer, spec):
