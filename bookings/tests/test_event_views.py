@@ -228,7 +228,7 @@ def test_quantity_inputs_are_bounded_by_the_limit_and_what_is_left(client):
     assert re.search(rf'name="qty_{scarce.pk}" min="0" max="3"', html)
     gone_input = re.search(rf'<input[^>]*name="qty_{gone.pk}"[^>]*>', html).group(0)
     assert " disabled" in gone_input
-    assert "Only 3 left" in html and "Sold out" in html and "100 available" in html
+    assert "Only 3 left" in html and "All reserved, check back soon" in html and "100 available" in html
     assert f'<label class="visually-hidden" for="qty-{roomy.pk}">' in html
 
 
