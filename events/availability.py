@@ -29,7 +29,8 @@ lapsed_holds = Signal()
 
 
 def availability_cache_key(event_id: uuid.UUID | str) -> str:
-    return f"site:event-availability:{event_id}"
+    # v2: holds (event, ticket types) where the first version held the event alone
+    return f"site:event-availability:v2:{event_id}"
 
 
 def availability_changed(*event_ids: uuid.UUID | str) -> None:

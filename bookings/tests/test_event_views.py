@@ -306,7 +306,9 @@ def test_the_availability_fragment_is_served_from_a_short_cache(client, django_a
 
     from django.core.cache import cache
 
-    cache.delete(f"site:event-availability:{tt.event.pk}")  # what expiry does after 2 s
+    from events.availability import availability_cache_key
+
+    cache.delete(availability_cache_key(tt.event.pk))  # what expiry does after 2 s
     assert "50 available" in page(client.get(url))
     assert settings.AVAILABILITY_CACHE_SECONDS == 2
 
