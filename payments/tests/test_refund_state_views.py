@@ -8,9 +8,13 @@ from django.urls import reverse
 
 from bookings.models import Booking
 from bookings.tests.factories import make_booking
+from events.models import Event
 from events.tests.factories import TicketTypeFactory
 from events.tests.pages import page
+from payments.mock_gateway import MockGateway
 from payments.models import Refund
+from payments.services import payment_authorize
+from payments.tests.conftest import card as payment_card
 
 pytestmark = pytest.mark.django_db
 
@@ -107,3 +111,27 @@ def test_a_refund_that_went_through_says_requested_once_and_shows_refunded(clien
     assert "<strong>Refunded</strong>" in html
     assert PENDING not in html and REFUSED not in html
     assert page(client.get(url(booking))).count(REQUESTED) == 0  # the message is shown once
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("number, says", [
+    ("4111111111111111", "the reservation was cancelled and the money was given back to your card."),
+    ("4000000000006660", "but giving the money back did not go through; the organizer has been told."),
+])
+def test_a_capture_refunded_because_the_event_was_cancelled_says_where_the_money_is(client, number, says):
+    tt = TicketTypeFactory(name="General", price=Decimal("25.00"))
+    booking = make_booking(items=[(tt, 1)], email="guest@example.com")
+    real_capture = MockGateway.capture
+
+    def capture_then_event_cancelled(self, **kwargs):
+        result = real_capture(self, **kwargs)
+        Event.objects.filter(pk=tt.event_id).update(status=Event.Status.CANCELLED)
+        return result
+
+    with mock.patch.object(MockGateway, "capture", capture_then_event_cancelled):
+        payment_authorize(booking=booking, card=payment_card(number))  # captured on commit, then refunded
+
+    html = page(client.get(url(booking)))
+    assert "<strong>Cancelled</strong>" in html
+    assert says in html
+    assert "nothing was charged" not in html
