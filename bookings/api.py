@@ -193,7 +193,8 @@ class BookingListCreateApi(ScopedThrottleMixin, GenericAPIView):
         return self.get_paginated_response(rows)
 
     @extend_schema(request=BookingInput, responses={201: BookingOutput, **WRITE_ERRORS}, examples=[RESERVE_EXAMPLE],
-                   summary="Reserve tickets: a hold until `expires_at` (409 `sold_out` with what is left)")
+                   summary="Reserve tickets: a hold until `expires_at` (409 `sold_out` with what is left; "
+                           "`all_reserved` true when the rest is held by others and may come back)")
     @idempotent()
     def post(self, request):
         data = validated(BookingInput, request.data)

@@ -214,3 +214,14 @@ def booking_with_relations(booking: Booking, *, tickets: list[Ticket], payments:
         cache[name] = queryset
     booking._prefetched_objects_cache = cache
     return booking
+
+
+def lapsed_holds_per_type(*, event: Event, now) -> dict[uuid.UUID, int]:
+    """{ticket type id: held tickets of `event` whose reservation lapsed by `now` but is not expired
+    yet} (the sweeper or a reservation that needs the seats releases them). One query."""
+    rows = (
+        Ticket.objects.filter(ticket_type__event_id=event.pk, status=Ticket.Status.HELD,
+                              booking__status=Booking.Status.RESERVED, booking__expires_at__lte=now)
+        .values("ticket_type_id").annotate(n=Count("pk")).order_by()
+    )
+    return {row["ticket_type_id"]: row["n"] for row in rows}

@@ -1,4 +1,5 @@
-"""The `bookings` namespace; ticketing/urls.py adds the booking page, pay and refund (payments.urls)."""
+"""The `bookings` namespace; ticketing/urls.py adds the booking page, pay, refund and the ticket page
+(payments.urls: they show refunds)."""
 
 from django.urls import path
 
@@ -10,5 +11,4 @@ urlpatterns = [
     path("", views.MyBookingsView.as_view(), name="mine"),
     path("reserve/<uuid:event_pk>/", views.BookingReserveView.as_view(), name="reserve"),
     path("<uuid:pk>/cancel/", views.BookingCancelView.as_view(), name="cancel"),
-    path("<uuid:pk>/tickets/<uuid:ticket_pk>/", views.TicketDetailView.as_view(), name="ticket"),
 ]

@@ -120,8 +120,12 @@ class BookingActionView(GuestLinkPageMixin, View):
     done_message = ""
     may = None
 
-    def action(self, booking: Booking) -> None:
+    def action(self, booking: Booking):
         raise NotImplementedError
+
+    def report(self, request, booking: Booking, result) -> None:
+        """Say how it went (after `action` returned `result`)."""
+        messages.success(request, self.done_message)
 
     def post(self, request, pk):
         access, token = booking_access_for_request(request, pk)
@@ -129,13 +133,13 @@ class BookingActionView(GuestLinkPageMixin, View):
             raise PermissionDenied
         booking = access.booking
         try:
-            self.action(booking)
+            result = self.action(booking)
         except Busy as exc:
             return busy_response(request, exc)
         except DomainError as exc:
             messages.error(request, exc.detail)
         else:
-            messages.success(request, self.done_message)
+            self.report(request, booking, result)
         return redirect(booking_url(booking, token))
 
 
@@ -150,17 +154,27 @@ class BookingCancelView(BookingActionView):
 
 
 class TicketDetailView(GuestLinkPageMixin, View):
-    """One ticket, printable: event, date in the event's time zone, venue, type, code and QR code."""
+    """One ticket, printable: event, date in the event's time zone, venue, type, code and QR code.
+
+    The page served is `payments.views.TicketDetailView`, which adds the ticket's refund state
+    (`ticket_context`): bookings cannot read refunds.
+    """
+
+    def ticket_context(self, booking: Booking, ticket: Ticket) -> dict:
+        """More for the template; `being_refunded` True hides the QR code."""
+        return {}
 
     def get(self, request, pk, ticket_pk):
         booking, token = booking_for_request(request, pk)
         ticket = next((t for t in booking.tickets.all() if t.pk == ticket_pk), None)
         if ticket is None:
             raise Http404
-        qr_svg = ticket_qr_svg(ticket) if ticket.status == Ticket.Status.ISSUED else ""
+        extra = self.ticket_context(booking, ticket)
+        usable = ticket.status == Ticket.Status.ISSUED and not extra.get("being_refunded")
+        qr_svg = ticket_qr_svg(ticket) if usable else ""
         return render(request, "bookings/ticket_detail.html", {
             "booking": booking, "event": booking.event, "ticket": ticket, "qr_svg": qr_svg,
-            "token_qs": token_query(token),
+            "token_qs": token_query(token), **extra,
         })
 
 

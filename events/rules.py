@@ -37,6 +37,40 @@ def ticket_type_available(ticket_type: TicketType, *, event: Event | None = None
     return left if cap is None else min(left, cap)
 
 
+# Why nothing is left (`shortage`): every ticket is sold, or what is not sold is held by others'
+# reservations (which come back on sale if they lapse or are cancelled).
+SOLD_OUT = "sold_out"
+ALL_RESERVED = "all_reserved"
+
+
+def shortage(ticket_type: TicketType, *, event: Event) -> str | None:
+    """Why a buyer can reserve none of this type: `SOLD_OUT` when sold tickets alone fill its
+    capacity or the event cap, `ALL_RESERVED` when holds fill the rest; None while some are left."""
+    if ticket_type_available(ticket_type, event=event) > 0:
+        return None
+    if ticket_type.capacity - ticket_type.sold <= 0:
+        return SOLD_OUT
+    return cap_shortage(event) or ALL_RESERVED
+
+
+def cap_shortage(event: Event) -> str | None:
+    """`shortage` of the event cap alone: None when the event has no cap or seats are left under it."""
+    left = event_remaining(event)
+    if left is None or left > 0:
+        return None
+    return SOLD_OUT if event.capacity - event.sold <= 0 else ALL_RESERVED
+
+
+def event_shortage(event: Event, *, available: int, unsold: int) -> str | None:
+    """`shortage` of a whole event from its sums: `available` seats (cap included), `unsold` = the
+    sum over its ticket types of capacity - sold."""
+    if available > 0:
+        return None
+    if unsold <= 0 or (event.capacity is not None and event.capacity - event.sold <= 0):
+        return SOLD_OUT
+    return ALL_RESERVED
+
+
 def remaining_expression(prefix: str = "") -> CombinedExpression:
     """`capacity - sold - held` as an ORM expression, for querysets and annotations.
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Max, Min, Q, QuerySet, Sum
+from django.db.models import F, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
 from events.models import Event
@@ -76,8 +76,9 @@ def event_list_published(
     `base` replaces "published" as the starting set (e.g. `events_visible_to(user)`
     for the API, which also lists an organizer's drafts to its members).
 
-    Each event carries `min_price`, `max_price` and `type_remaining` (the sum of
-    its ticket types' remainders; combine with the cap via `event_available`).
+    Each event carries `min_price`, `max_price`, `type_remaining` (the sum of
+    its ticket types' remainders; combine with the cap via `event_available`) and
+    `type_unsold` (capacity - sold summed: `events.rules.event_shortage`).
     """
     if base is None:
         base = Event.objects.filter(status=Event.Status.PUBLISHED)
@@ -102,6 +103,7 @@ def event_list_published(
         min_price=Min("ticket_types__price"),
         max_price=Max("ticket_types__price"),
         type_remaining=Sum(remaining_expression("ticket_types__")),
+        type_unsold=Sum(F("ticket_types__capacity") - F("ticket_types__sold")),
     ).order_by("starts_at", "name")
 
 

@@ -17,19 +17,21 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.generic import ListView, View
 
+from events.availability import availability_cache_key, without_lapsed_holds
 from events.forms import EventFilterForm
 from events.models import Event, TicketType
 from events.permissions import can_manage_event
-from events.rules import SALES_ENDED, SALES_NOT_STARTED, sales_state, ticket_type_available
+from events.rules import SALES_ENDED, SALES_NOT_STARTED, event_shortage, sales_state, shortage, ticket_type_available
 from events.selectors import event_available, event_cities, event_list_published
 
 # At or below this many seats left an event's card says "few left".
 FEW_LEFT = 10
 
 
-def availability_badge(available: int) -> str:
+def availability_badge(available: int, short: str | None = None) -> str:
+    """The event card's badge: `short` (`events.rules.event_shortage`) says sold out from all reserved."""
     if available <= 0:
-        return "sold_out"
+        return short or "sold_out"
     if available <= FEW_LEFT:
         return "few_left"
     return "on_sale"
@@ -52,7 +54,8 @@ class EventListView(ListView):
         context = super().get_context_data(**kwargs)
         for event in context["events"]:
             event.available = event_available(event)
-            event.badge = availability_badge(event.available) if event.min_price is not None else "none"
+            short = event_shortage(event, available=event.available, unsold=event.type_unsold or 0)
+            event.badge = availability_badge(event.available, short) if event.min_price is not None else "none"
         form = self.filter_form
         context.update(
             filter_form=form,
@@ -71,7 +74,9 @@ class TicketRow:
 
     ticket_type: TicketType
     available: int
-    state: str  # "open", "sold_out", "not_started", "ended", "closed" (event not on sale)
+    # "open", "sold_out", "all_reserved" (the rest is held by others: `events.rules.shortage`),
+    # "not_started", "ended", "closed" (event not on sale)
+    state: str
     value: int = 0
     error: str = ""
     left: int | None = None  # what the last SoldOut said was left
@@ -109,10 +114,15 @@ def ticket_rows(event: Event, ticket_types: list[TicketType], *, values: dict | 
         elif window == SALES_ENDED:
             state = "ended"
         else:
-            state = "open" if available > 0 else "sold_out"
+            state = shortage(tt, event=event) or "open"
         rows.append(TicketRow(tt, available, state, value=values.get(str(tt.pk), 0) or 0,
                               error=errors.get(str(tt.pk), ""), left=left.get(str(tt.pk))))
     return rows
+
+
+def polls(event: Event, rows: list[TicketRow]) -> bool:
+    """Whether the ticket rows refresh themselves: while what is left can still change."""
+    return event.is_published and any(row.state in ("open", "sold_out", "all_reserved") for row in rows)
 
 
 @dataclass
@@ -144,15 +154,16 @@ def visible_event_or_404(request: HttpRequest, pk) -> Event:
 
 def event_page_context(request: HttpRequest, event: Event, *, panel: ReservePanel | None = None) -> dict:
     panel = panel or ReservePanel(ask_email=asks_email(request))
-    rows = ticket_rows(event, list(event.ticket_types.all()), values=panel.values,
-                       errors=panel.row_errors, left=panel.left)
+    bookable, types = without_lapsed_holds(event, list(event.ticket_types.all()), now=timezone.now())
+    rows = ticket_rows(bookable, types, values=panel.values, errors=panel.row_errors, left=panel.left)
     prices = [row.ticket_type.price for row in rows]
     return {
         "event": event,
         "rows": rows,
         "panel": panel,
-        "can_reserve": any(row.can_buy for row in rows),
-        "polling": event.is_published and any(row.state in ("open", "sold_out") for row in rows),
+        # All reserved: the form stays, so tickets whose hold ends can be reserved once the rows update.
+        "can_reserve": any(row.can_buy or row.state == "all_reserved" for row in rows),
+        "polling": polls(event, rows),
         "min_price": min(prices, default=None),
         "max_price": max(prices, default=None),
         "hold_minutes": settings.BOOKING_HOLD_MINUTES,
@@ -169,15 +180,18 @@ class EventDetailView(View):
         return render(request, "events/event_detail.html", event_page_context(request, event))
 
 
-def _cached_event_with_types(pk) -> Event | None:
-    """The event with its ticket types, shared by every poller for AVAILABILITY_CACHE_SECONDS."""
-    key = f"site:event-availability:{pk}"
-    event = cache.get(key)
-    if event is None:
+def _cached_event_with_types(pk) -> tuple[Event, list[TicketType]] | None:
+    """The event and its ticket types as `without_lapsed_holds` gives them, shared by every poller for
+    AVAILABILITY_CACHE_SECONDS, or until seats come back (`events.availability.availability_changed`)."""
+    key = availability_cache_key(pk)
+    found = cache.get(key)
+    if found is None:
         event = Event.objects.prefetch_related("ticket_types").filter(pk=pk).first()
-        if event is not None:
-            cache.set(key, event, settings.AVAILABILITY_CACHE_SECONDS)
-    return event
+        if event is None:
+            return None
+        found = without_lapsed_holds(event, list(event.ticket_types.all()), now=timezone.now())
+        cache.set(key, found, settings.AVAILABILITY_CACHE_SECONDS)
+    return found
 
 
 _SMALL_NUMBER = re.compile(r"[0-9]{1,4}")
@@ -197,9 +211,12 @@ class EventAvailabilityView(View):
     """The ticket table's rows, polled by htmx every few seconds; served from a 2-second cache."""
 
     def get(self, request, pk):
-        event = _cached_event_with_types(pk)
-        if event is None or (event.status == Event.Status.DRAFT and not can_manage_event(request.user, event)):
+        found = _cached_event_with_types(pk)
+        if found is None:
             raise Http404
-        rows = ticket_rows(event, list(event.ticket_types.all()), values=quantity_values(request.GET))
-        polling = event.is_published and any(row.state in ("open", "sold_out") for row in rows)
+        event, types = found
+        if event.status == Event.Status.DRAFT and not can_manage_event(request.user, event):
+            raise Http404
+        rows = ticket_rows(event, types, values=quantity_values(request.GET))
+        polling = polls(event, rows)
         return render(request, "events/_ticket_rows.html", {"event": event, "rows": rows, "polling": polling})

@@ -3,6 +3,8 @@ reconciler and for the organizer's dashboard)."""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -86,3 +88,61 @@ def bookings_awaiting_cancellation_refund(*, event_ids=None, cancelled_before: d
     return (Booking.objects.filter(cancelled, status=Booking.Status.CONFIRMED)
             .filter(Exists(captured)).exclude(Exists(made)).order_by("pk"))
 
+
+
+# A booking's refund state as its buyer reads it (`booking_refund_state`), most urgent first.
+REFUND_NONE = "none"
+REFUND_PENDING = "pending"
+REFUND_NEEDS_ATTENTION = "needs_attention"
+REFUND_FAILED = "failed"
+REFUND_SUCCEEDED = "succeeded"
+
+
+@dataclass(frozen=True)
+class BookingRefundState:
+    """Where a booking's refunds stand: `state`, the refund it comes from, the tickets being refunded."""
+
+    state: str
+    refund: Refund | None = None
+    being_refunded: frozenset[uuid.UUID] = field(default_factory=frozenset)
+
+    @property
+    def may_request(self) -> bool:
+        """Whether the site offers a (new) refund: not while one is on its way, refused, or being checked."""
+        return self.state in (REFUND_NONE, REFUND_SUCCEEDED)
+
+
+def booking_refund_state(booking: Booking) -> BookingRefundState:
+    """The one reading of a booking's refunds for its pages (two queries), most urgent state first.
+
+    - `pending`: a refund is on its way to the gateway; its tickets are being refunded.
+    - `needs_attention`: the gateway gave money back that the shop could not record.
+    - `failed`: the gateway refused a refund nobody has retried yet and that still matters
+      (`refunds_failed_unretried`: its tickets were not refunded since by another refund);
+      the organizer sees it on the dashboard and retries it.
+    - `succeeded`: money went back; `none`: no refund at all.
+    """
+    refunds = list(Refund.objects.filter(payment__booking_id=booking.pk).order_by("-created_at"))
+    if not refunds:
+        return BookingRefundState(REFUND_NONE)
+    tickets_of: dict[uuid.UUID, set[uuid.UUID]] = {refund.pk: set() for refund in refunds}
+    for refund_id, ticket_id in Refund.tickets.through.objects.filter(
+            refund_id__in=list(tickets_of)).values_list("refund_id", "ticket_id"):
+        tickets_of[refund_id].add(ticket_id)
+    by_status: dict[str, list[Refund]] = {}
+    for refund in refunds:
+        by_status.setdefault(refund.status, []).append(refund)
+    pending = by_status.get(Refund.Status.PENDING, [])
+    if pending:
+        being_refunded = frozenset(t for refund in pending for t in tickets_of[refund.pk])
+        return BookingRefundState(REFUND_PENDING, pending[0], being_refunded)
+    if attention := by_status.get(Refund.Status.NEEDS_ATTENTION):
+        return BookingRefundState(REFUND_NEEDS_ATTENTION, attention[0])
+    retried = {refund.retry_of_id for refund in refunds if refund.retry_of_id}
+    taken = {t for refund in refunds if refund.status in REFUND_HOLDS_TICKETS for t in tickets_of[refund.pk]}
+    for refund in by_status.get(Refund.Status.FAILED, []):
+        if refund.pk not in retried and (not tickets_of[refund.pk] or tickets_of[refund.pk] - taken):
+            return BookingRefundState(REFUND_FAILED, refund)
+    if succeeded := by_status.get(Refund.Status.SUCCEEDED):
+        return BookingRefundState(REFUND_SUCCEEDED, succeeded[0])
+    return BookingRefundState(REFUND_NONE)

@@ -1,4 +1,4 @@
-"""The booking page, pay and refund: included into the `bookings` namespace by ticketing/urls.py."""
+"""The booking page, pay, refund and the ticket page: included into the `bookings` namespace by ticketing/urls.py."""
 
 from django.urls import path
 
@@ -8,4 +8,5 @@ urlpatterns = [
     path("<uuid:pk>/", views.BookingDetailView.as_view(), name="detail"),
     path("<uuid:pk>/pay/", views.BookingPayView.as_view(), name="pay"),
     path("<uuid:pk>/refund/", views.BookingRefundView.as_view(), name="refund"),
+    path("<uuid:pk>/tickets/<uuid:ticket_pk>/", views.TicketDetailView.as_view(), name="ticket"),
 ]

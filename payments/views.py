@@ -20,20 +20,37 @@ from django.views.generic import View
 from bookings.models import Booking, Ticket
 from bookings.permissions import may_cancel_booking, may_refund_booking
 from bookings.selectors import BookingAccess, booking_hold_expired, booking_items
-from bookings.views import (
-    BookingActionView,
-    GuestLinkPageMixin,
-    booking_access_for_request,
-    booking_url,
-    ticket_qr_svg,
-)
+from bookings.views import BookingActionView, GuestLinkPageMixin, booking_access_for_request, booking_url, ticket_qr_svg
+from bookings.views import TicketDetailView as BookingsTicketDetailView
 from core.api import PayThrottle
 from core.client_ip import client_ip
-from core.errors import Busy, DomainError, HoldExpired, InvalidTransition, PaymentAttemptsExceeded, TooManyDeclines
+from core.errors import (
+    AlreadyRefunded,
+    Busy,
+    DomainError,
+    HoldExpired,
+    InvalidTransition,
+    PaymentAttemptsExceeded,
+    TooManyDeclines,
+)
 from core.site import busy_response, form_add_domain_error, throttled_response, token_query
 from payments.forms import PaymentForm
 from payments.models import Payment, Refund
+from payments.selectors import (
+    REFUND_FAILED,
+    REFUND_NEEDS_ATTENTION,
+    REFUND_PENDING,
+    BookingRefundState,
+    booking_refund_state,
+)
 from payments.services import payment_authorize, refund_issue
+
+# What the buyer is told about a refund, on the booking page and after asking for one.
+REFUND_PENDING_TEXT = _lazy("Your refund has been requested; the money goes back to your card.")
+REFUND_FAILED_TEXT = _lazy("The refund did not go through; the organizer has been told. "
+                           "Your tickets stay valid until it is sorted out.")
+REFUND_ATTENTION_TEXT = _lazy("Your refund was sent to your card but could not be recorded here; "
+                              "the organizer has been told and will check it.")
 
 
 def booking_page_context(booking: Booking, token: str | None, *, pay_form: PaymentForm | None = None,
@@ -41,9 +58,13 @@ def booking_page_context(booking: Booking, token: str | None, *, pay_form: Payme
     now = timezone.now()
     expired = booking_hold_expired(booking, now=now)
     payable = booking.status == Booking.Status.RESERVED and not expired
+    refund_state = booking_refund_state(booking)
     tickets = list(booking.tickets.all())
     for ticket in tickets:
-        ticket.qr_svg = ticket_qr_svg(ticket) if ticket.status == Ticket.Status.ISSUED else ""
+        # A ticket being refunded is not to be used: no QR code (it comes back if the refund fails).
+        ticket.being_refunded = ticket.pk in refund_state.being_refunded
+        usable = ticket.status == Ticket.Status.ISSUED and not ticket.being_refunded
+        ticket.qr_svg = ticket_qr_svg(ticket) if usable else ""
     payments = list(booking.payments.all())
     return {
         "booking": booking,
@@ -60,7 +81,9 @@ def booking_page_context(booking: Booking, token: str | None, *, pay_form: Payme
         "token": token or "",
         "token_qs": token_query(token),
         "may_cancel": may_cancel,
-        "may_refund": may_refund,
+        "may_refund": may_refund and refund_state.may_request,
+        "refund_state": refund_state,
+        "refund_state_text": refund_state_text(refund_state),
     }
 
 
@@ -113,10 +136,47 @@ class BookingPayView(GuestLinkPageMixin, View):
 
 
 class BookingRefundView(BookingActionView):
-    """The buyer asks for their money back (every issued ticket); the refund itself is queued."""
+    """The buyer asks for their money back (every issued ticket); the refund itself is queued.
 
-    done_message = _lazy("Your refund has been requested; the money goes back to your card.")
+    Offered only when no refund is on its way, refused or being checked (`booking_refund_state`),
+    so a second press (a stale page, a refresh) is refused with what is going on. The message
+    afterwards says how the refund stands: queued, done, or refused by the gateway (the task may
+    have run before the redirect).
+    """
+
+    done_message = REFUND_PENDING_TEXT
     may = staticmethod(may_refund_booking)
 
-    def action(self, booking: Booking) -> None:
-        refund_issue(booking=booking, by_buyer=True, reason=_("Requested by the buyer"))
+    def action(self, booking: Booking) -> Refund:
+        state = booking_refund_state(booking)
+        if not state.may_request:
+            raise AlreadyRefunded(str(refund_state_text(state)))
+        refund = refund_issue(booking=booking, by_buyer=True, reason=_("Requested by the buyer"))
+        refund.refresh_from_db()
+        return refund
+
+    def report(self, request, booking: Booking, result: Refund) -> None:
+        if result.status == Refund.Status.FAILED:
+            messages.error(request, REFUND_FAILED_TEXT)
+        elif result.status == Refund.Status.NEEDS_ATTENTION:
+            messages.warning(request, REFUND_ATTENTION_TEXT)
+        else:  # pending, or succeeded already (the task ran before this answer)
+            messages.success(request, REFUND_PENDING_TEXT)
+
+
+def refund_state_text(state: BookingRefundState) -> str:
+    """What the booking page says about a refund that is not settled; empty when there is none."""
+    return {
+        REFUND_PENDING: _("Refund pending: your tickets are being refunded. They stop being valid "
+                          "and the money goes back to your card once the payment processor confirms it."),
+        REFUND_FAILED: REFUND_FAILED_TEXT,
+        REFUND_NEEDS_ATTENTION: REFUND_ATTENTION_TEXT,
+    }.get(state.state, "")
+
+
+class TicketDetailView(BookingsTicketDetailView):
+    """The ticket page, which says when the ticket is being refunded (its QR code hidden meanwhile)."""
+
+    def ticket_context(self, booking: Booking, ticket: Ticket) -> dict:
+        state = booking_refund_state(booking)
+        return {"being_refunded": ticket.pk in state.being_refunded, "refund_state": state}

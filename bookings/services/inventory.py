@@ -15,6 +15,7 @@ from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Val
 
 from bookings.models import Booking, Ticket
 from core.db import CompiledQuery, Statement, locking_atomic, update_statement
+from events.availability import availability_changed
 from events.models import Event, TicketType
 
 # Lapsed holds a reservation reclaims at most; the sweeper (`holds_expire`) does the rest.
@@ -73,12 +74,19 @@ def held_per_type(booking_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
     return {row["ticket_type_id"]: row["n"] for row in rows}
 
 
-def release_holds(*, event: Event, booking_ids: Sequence[uuid.UUID], status: str, now: datetime) -> None:
-    """End the holds of locked `reserved`/`processing` bookings: tickets released, capacity freed."""
+def release_holds(*, event: Event, booking_ids: Sequence[uuid.UUID], status: str, now: datetime,
+                  announce: bool = True) -> None:
+    """End the holds of locked `reserved`/`processing` bookings: tickets released, capacity freed.
+
+    `announce`: the event page's cached availability is forgotten after commit, so the seats show
+    at once (a reservation reclaiming lapsed holds for itself passes False: it takes them).
+    """
     per_type = held_per_type(booking_ids)
     Ticket.objects.filter(booking_id__in=booking_ids, status=Ticket.Status.HELD).update(status=Ticket.Status.RELEASED)
     Booking.objects.filter(pk__in=booking_ids).update(status=status, closed_at=now, updated_at=now)
     move_counters(event=event, per_type=per_type, held=-1)
+    if announce:
+        availability_changed(event.pk)
 
 
 def reclaim_expired_holds(event: Event, types: Mapping[uuid.UUID, TicketType], now: datetime) -> int:
@@ -88,7 +96,7 @@ def reclaim_expired_holds(event: Event, types: Mapping[uuid.UUID, TicketType], n
     """
     booking_ids = [pk for (pk,) in _RECLAIMABLE.fetch(event=event.pk, types=list(types), now=now)]
     if booking_ids:
-        release_holds(event=event, booking_ids=booking_ids, status=Booking.Status.EXPIRED, now=now)
+        release_holds(event=event, booking_ids=booking_ids, status=Booking.Status.EXPIRED, now=now, announce=False)
     return len(booking_ids)
 
 

@@ -19,6 +19,7 @@ from bookings.services import inventory
 from bookings.services.holds import lock_inventory
 from core.db import locking_atomic
 from core.errors import Busy, HoldExpired, InvalidInput, InvalidTransition
+from events.availability import availability_changed
 from events.models import Event, TicketType
 
 
@@ -132,6 +133,7 @@ def tickets_release_sold(*, booking: Booking, tickets: Sequence[Ticket | uuid.UU
             per_type[ticket.ticket_type_id] = per_type.get(ticket.ticket_type_id, 0) + 1
         Ticket.objects.filter(pk__in=[t.pk for t in released]).update(status=Ticket.Status.REFUNDED)
         inventory.move_counters(event=event, per_type=per_type, sold=-1)
+        availability_changed(event.pk)  # the seats are on sale again: the event page shows them at once
         if not Ticket.objects.filter(booking_id=locked.pk, status=Ticket.Status.ISSUED).exists():
             Booking.objects.filter(pk=locked.pk).update(status=Booking.Status.REFUNDED, updated_at=now)
     _refresh(booking)

@@ -23,10 +23,13 @@ from bookings.models import Booking, Ticket
 from core.errors import Busy, EventNotPublished, InvalidInput, LimitExceeded, SalesClosed, SoldOut
 from events.models import Event, TicketType
 from events.rules import (
+    ALL_RESERVED,
     SALES_ENDED,
     SALES_NOT_STARTED,
+    cap_shortage,
     event_remaining,
     sales_state,
+    shortage,
     ticket_type_available,
     type_remaining,
 )
@@ -134,27 +137,37 @@ def is_short(event: Event, types: Mapping[uuid.UUID, TicketType], quantities: Ma
 
 
 def sold_out(event: Event, types: Mapping[uuid.UUID, TicketType], quantities: Mapping[uuid.UUID, int]) -> SoldOut:
-    """The `SoldOut` to raise: what is left of each requested type, and the first shortfall in words."""
+    """The `SoldOut` to raise: what is left of each requested type, and the first shortfall in words.
+
+    `all_reserved` is True when nothing is left of the short type (or under the event cap) only
+    because others hold it (`events.rules.shortage`): it may come back, "check back soon".
+    """
     event_left = event_remaining(event)
     available = {str(pk): ticket_type_available(types[pk], event=event) for pk in quantities}
+    all_reserved = False
     for pk, n in quantities.items():
         left = type_remaining(types[pk])
         if left < n:
-            detail = (
-                _("'%(name)s' is sold out.") % {"name": types[pk].name}
-                if left == 0
-                else ngettext("Only %(n)d '%(name)s' ticket left.", "Only %(n)d '%(name)s' tickets left.", left)
-                % {"n": left, "name": types[pk].name}
-            )
+            name = types[pk].name
+            if left:
+                detail = ngettext("Only %(n)d '%(name)s' ticket left.", "Only %(n)d '%(name)s' tickets left.",
+                                  left) % {"n": left, "name": name}
+            elif shortage(types[pk], event=event) == ALL_RESERVED:
+                all_reserved = True
+                detail = _("All '%(name)s' tickets are reserved; check back soon.") % {"name": name}
+            else:
+                detail = _("'%(name)s' is sold out.") % {"name": name}
             break
     else:
-        detail = (
-            _("This event is sold out.")
-            if event_left == 0
-            else ngettext("Only %(n)d ticket left for this event.", "Only %(n)d tickets left for this event.",
-                          event_left) % {"n": event_left}
-        )
-    return SoldOut(detail, available=available)
+        if event_left:
+            detail = ngettext("Only %(n)d ticket left for this event.", "Only %(n)d tickets left for this event.",
+                              event_left) % {"n": event_left}
+        elif cap_shortage(event) == ALL_RESERVED:
+            all_reserved = True
+            detail = _("All tickets for this event are reserved; check back soon.")
+        else:
+            detail = _("This event is sold out.")
+    return SoldOut(detail, available=available, all_reserved=all_reserved)
 
 
 def set_prices(booking: Booking, tickets: list[Ticket], event: Event, types: Mapping[uuid.UUID, TicketType],

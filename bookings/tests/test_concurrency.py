@@ -212,8 +212,8 @@ def test_reserve_sweep_and_cancel_racing_on_the_same_holds_neither_deadlock_nor_
     released = []  # (booking id, status) of every release that committed
     release_holds = inventory.release_holds
 
-    def recording_release_holds(*, event, booking_ids, status, now):
-        release_holds(event=event, booking_ids=booking_ids, status=status, now=now)
+    def recording_release_holds(*, event, booking_ids, status, now, **kwargs):
+        release_holds(event=event, booking_ids=booking_ids, status=status, now=now, **kwargs)
         ids = list(booking_ids)
         transaction.on_commit(lambda: released.extend((pk, status) for pk in ids))
 

@@ -225,9 +225,35 @@ def test_reserve_refuses_more_than_is_left_and_says_what_is_left():
 
 def test_sold_out_says_so_when_nothing_is_left():
     tt = TicketTypeFactory(capacity=1, name="VIP")
-    reserve(tt)
-    with pytest.raises(SoldOut, match="'VIP' is sold out."):
+    make_booking(items=[(tt, 1)], status=Booking.Status.CONFIRMED)
+    with pytest.raises(SoldOut, match="'VIP' is sold out.") as exc:
         reserve(tt)
+    assert exc.value.extra["all_reserved"] is False
+
+
+def test_sold_out_says_all_reserved_when_the_rest_is_only_held():
+    tt = TicketTypeFactory(capacity=2, name="VIP")
+    make_booking(items=[(tt, 1)], status=Booking.Status.CONFIRMED)
+    reserve(tt)
+    with pytest.raises(SoldOut, match="All 'VIP' tickets are reserved; check back soon.") as exc:
+        reserve(tt)
+    assert exc.value.extra["all_reserved"] is True
+
+
+def test_an_event_cap_filled_by_holds_says_all_reserved_and_one_filled_by_sales_sold_out():
+    event = EventFactory(capacity=2)
+    a, b = TicketTypeFactory(event=event, capacity=5), TicketTypeFactory(event=event, capacity=5)
+    make_booking(items=[(a, 1)], status=Booking.Status.CONFIRMED)
+    held = reserve(a, 1)
+    with pytest.raises(SoldOut, match="All tickets for this event are reserved; check back soon.") as exc:
+        reserve(b, 1)
+    assert exc.value.extra["all_reserved"] is True
+
+    booking_start_payment(booking=held)
+    booking_confirm(booking=held)
+    with pytest.raises(SoldOut, match="This event is sold out.") as exc:
+        reserve(b, 1)
+    assert exc.value.extra["all_reserved"] is False
 
 
 def test_the_event_capacity_caps_all_ticket_types_together():
@@ -499,7 +525,8 @@ def test_sold_out_is_answered_from_the_same_round_trip_unless_a_lapsed_hold_coul
     with CaptureQueriesContext(connection) as ctx, pytest.raises(SoldOut) as exc:
         reserve(tt, 1)
     assert len(sent(ctx)) == 1
-    assert exc.value.detail == "'General' is sold out." and exc.value.extra["available"] == {str(tt.pk): 0}
+    assert exc.value.detail == "All 'General' tickets are reserved; check back soon."
+    assert exc.value.extra == {"available": {str(tt.pk): 0}, "all_reserved": True}
 
     time_machine.move_to(timezone.now() + HOLD + timedelta(seconds=1))
     read_here(tt)

@@ -1168,3 +1168,25 @@ def test_options_answers_200_without_a_server_error(client_for, scene, path):
 
     assert response.status_code == 200
     assert response.json()["name"]
+
+
+def test_sold_out_says_all_reserved_when_the_rest_is_held_by_others(client_for, buyer, tt, assert_problem):
+    make_booking(items=[(tt, 4)], status=Booking.Status.CONFIRMED)
+    make_booking(items=[(tt, 4)])
+    make_booking(items=[(tt, 2)])
+
+    body = assert_problem(client_for(buyer).post(f"{API}/bookings/", reserve_body(tt, 1)), 409, "sold_out")
+
+    assert body["detail"] == "All 'General' tickets are reserved; check back soon."
+    assert (body["available"], body["all_reserved"]) == ({str(tt.pk): 0}, True)
+
+
+def test_sold_out_by_sales_is_not_all_reserved(client_for, buyer, tt, assert_problem):
+    for _ in range(3):
+        make_booking(items=[(tt, 3)], status=Booking.Status.CONFIRMED)
+    make_booking(items=[(tt, 1)], status=Booking.Status.CONFIRMED)
+
+    body = assert_problem(client_for(buyer).post(f"{API}/bookings/", reserve_body(tt, 1)), 409, "sold_out")
+
+    assert body["detail"] == "'General' is sold out."
+    assert body["all_reserved"] is False
