@@ -109,13 +109,22 @@ def ensure_database(env: dict[str, str]) -> None:
                    env={**env, "PROBE_URL": maintenance, "PROBE_DBNAME": name})
 
 
+def run_environment(environ: dict[str, str]) -> dict[str, str]:
+    """The run command's environment: `environ` plus demo mode with debug off (the site's own error pages,
+    static files from whitenoise, the development defaults allowed) over plain HTTP. What `environ` sets
+    wins: DJANGO_DEBUG=true brings back Django's debug pages for developers."""
+    env = {**environ}
+    env.setdefault("DJANGO_DEMO", "true")
+    env.setdefault("DJANGO_DEBUG", "false")
+    env.setdefault("DJANGO_SECURE", "false")
+    env.setdefault("SITE_URL", f"http://127.0.0.1:{int(env.get('PORT', '8000'))}")
+    return env
+
+
 def run(argv: list[str]) -> int:
     ensure_venv("requirements.txt")
-    env = {**os.environ}
-    env.setdefault("DJANGO_DEBUG", "true")
-    env.setdefault("DJANGO_SECURE", "false")
+    env = run_environment(os.environ)
     port = int(env.get("PORT", "8000"))
-    env.setdefault("SITE_URL", f"http://127.0.0.1:{port}")
     if _port_in_use(port):
         print(f"Port {port} is already in use: stop what runs there or choose another, e.g. PORT=8001.",
               file=sys.stderr)
