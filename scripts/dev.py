@@ -139,6 +139,8 @@ def run(argv: list[str]) -> int:
         "worker": [str(BIN / "celery"), "-A", "ticketing", "worker", "--loglevel=INFO", "--concurrency=2"],
         "beat": [str(BIN / "celery"), "-A", "ticketing", "beat", "--loglevel=INFO"],
     }
+    mode = ("debug (Django's debug pages)" if env["DJANGO_DEBUG"].lower() in {"true", "1", "yes", "on"}
+            else "demo, debug off (the site's own error pages); DJANGO_DEBUG=true for Django's debug pages")
     backend = "PostgreSQL" if env.get("DATABASE_URL", "").startswith(("postgres", "pgsql")) else "SQLite"
     broker = "Redis" if env.get("REDIS_URL") or env.get("CELERY_BROKER_URL") else "the filesystem broker (var/celery/)"
     banner = f"""
@@ -146,6 +148,7 @@ def run(argv: list[str]) -> int:
   Admin:  http://127.0.0.1:{port}/admin/      organizer / organizer   (superuser: admin / admin)
   API:    http://127.0.0.1:{port}/api/v1/     docs: http://127.0.0.1:{port}/api/docs/
   Data:   {backend}; Celery worker + beat on {broker}
+  Mode:   {mode}
   Ctrl-C stops everything.
 """
     return supervise(commands, env=env, port=port, banner=banner)
