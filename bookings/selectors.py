@@ -132,7 +132,7 @@ class BuyerBookingLists:
 UPCOMING_LIMIT = 50
 
 
-def booking_lists_for_buyer(user, *, now=None) -> BuyerBookingLists:
+def booking_lists_for_buyer(*, user, now=None) -> BuyerBookingLists:
     """The buyer's own bookings for "My bookings": upcoming (event not ended at `now`) and past."""
     now = now or timezone.now()
     qs = Booking.objects.filter(buyer=user).select_related("event").annotate(ticket_count=Count("tickets"))

@@ -173,7 +173,7 @@ class MyBookingsView(LoginRequiredMixin, ListView):
     paginate_by = 10
 
     def get_queryset(self):
-        self.lists = booking_lists_for_buyer(self.request.user)
+        self.lists = booking_lists_for_buyer(user=self.request.user)
         return self.lists.past
 
     def get_context_data(self, **kwargs):

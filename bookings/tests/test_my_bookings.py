@@ -27,12 +27,12 @@ def test_an_event_that_ends_moves_its_booking_from_upcoming_to_past():
     ends_at = concert.event.ends_at
 
     with time_machine.travel(ends_at - timedelta(minutes=1), tick=False):  # the last encore
-        lists = booking_lists_for_buyer(buyer)
+        lists = booking_lists_for_buyer(user=buyer)
         assert [b.pk for b in lists.upcoming] == [booking.pk] and list(lists.past) == []
         assert lists.upcoming[0].ticket_count == 2
 
     with time_machine.travel(ends_at, tick=False):
-        lists = booking_lists_for_buyer(buyer)
+        lists = booking_lists_for_buyer(user=buyer)
         assert lists.upcoming == [] and [b.pk for b in lists.past] == [booking.pk]
         assert lists.past[0].ticket_count == 2
 
@@ -46,7 +46,7 @@ def test_upcoming_soonest_first_past_latest_first_and_only_the_buyers_own():
     make_booking(items=[(sooner, 1)], email=buyer.email)  # a guest booking with the same address: no account
 
     with time_machine.travel(timezone.now() + timedelta(days=4), tick=False):
-        lists = booking_lists_for_buyer(buyer)
+        lists = booking_lists_for_buyer(user=buyer)
 
     assert [b.pk for b in lists.upcoming] == [mine[sooner.pk].pk, mine[later.pk].pk]
     assert [b.pk for b in lists.past] == [mine[second_past.pk].pk, mine[first_past.pk].pk]
@@ -61,7 +61,7 @@ def test_the_ticket_count_is_the_bookings_tickets_whatever_their_state(django_as
     make_booking(items=[(tt, 1), (other, 2)], buyer=buyer, email=buyer.email)
 
     with django_assert_max_num_queries(2):  # upcoming, then one page of past
-        lists = booking_lists_for_buyer(buyer)
+        lists = booking_lists_for_buyer(user=buyer)
         assert sorted(b.ticket_count for b in lists.upcoming) == [3, 3]
         assert list(lists.past) == []
         assert {b.event.name for b in lists.upcoming} == {tt.event.name}
@@ -73,7 +73,7 @@ def test_upcoming_is_bounded(monkeypatch):
     for days in (3, 1, 2):
         make_booking(items=[(event_in(days), 1)], buyer=buyer, email=buyer.email)
 
-    lists = booking_lists_for_buyer(buyer)
+    lists = booking_lists_for_buyer(user=buyer)
 
     assert len(lists.upcoming) == 2 and lists.upcoming_more is True
     assert lists.upcoming[0].event.starts_at < lists.upcoming[1].event.starts_at
