@@ -115,6 +115,36 @@ def booking_list_for_user(*, user, include_managed: bool = False) -> QuerySet[Bo
 
 
 @dataclass(frozen=True)
+class BuyerBookingLists:
+    """A buyer's bookings split at their events' ends (`booking_lists_for_buyer`).
+
+    `upcoming`: bookings of events not ended yet, soonest event first (at most `UPCOMING_LIMIT`);
+    `past`: bookings of ended events, latest event first, a query for the view to paginate. Each
+    booking has its event (`select_related`) and `ticket_count`, the tickets it was made for.
+    """
+
+    upcoming: list[Booking]
+    upcoming_more: bool
+    past: QuerySet[Booking]
+
+
+# Bounded work per request: a buyer's upcoming bookings are listed in full up to this many.
+UPCOMING_LIMIT = 50
+
+
+def booking_lists_for_buyer(*, user, now=None) -> BuyerBookingLists:
+    """The buyer's own bookings for "My bookings": upcoming (event not ended at `now`) and past."""
+    now = now or timezone.now()
+    qs = Booking.objects.filter(buyer=user).select_related("event").annotate(ticket_count=Count("tickets"))
+    upcoming = list(qs.filter(event__ends_at__gt=now).order_by("event__starts_at", "-created_at")[:UPCOMING_LIMIT + 1])
+    return BuyerBookingLists(
+        upcoming=upcoming[:UPCOMING_LIMIT],
+        upcoming_more=len(upcoming) > UPCOMING_LIMIT,
+        past=qs.filter(event__ends_at__lte=now).order_by("-event__starts_at", "-created_at"),
+    )
+
+
+@dataclass(frozen=True)
 class BookingAccess:
     """A booking and how the caller reaches it.
 

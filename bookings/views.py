@@ -22,7 +22,7 @@ from django.views.generic import ListView, View
 from bookings.forms import ReserveForm
 from bookings.models import Booking, Ticket
 from bookings.permissions import may_cancel_booking
-from bookings.selectors import BookingAccess, booking_get_access, booking_list_for_user
+from bookings.selectors import BookingAccess, booking_get_access, booking_lists_for_buyer
 from bookings.services import booking_cancel, booking_reserve
 from core.api import BookingsThrottle
 from core.client_ip import client_ip
@@ -179,11 +179,17 @@ class TicketDetailView(GuestLinkPageMixin, View):
 
 
 class MyBookingsView(LoginRequiredMixin, ListView):
-    """The logged-in buyer's bookings, newest first, with their statuses."""
+    """The logged-in buyer's bookings: upcoming (event not ended yet, soonest first), then past
+    (paginated, latest first); each with its reference, ticket count, event date and status."""
 
     template_name = "bookings/booking_list.html"
-    context_object_name = "bookings"
+    context_object_name = "past"
     paginate_by = 10
 
     def get_queryset(self):
-        return booking_list_for_user(user=self.request.user)
+        self.lists = booking_lists_for_buyer(user=self.request.user)
+        return self.lists.past
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(upcoming=self.lists.upcoming, upcoming_more=self.lists.upcoming_more,
+                                        **kwargs)

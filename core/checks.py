@@ -7,7 +7,7 @@ gunicorn loads the WSGI/ASGI application and when a Celery worker or beat starts
 - the development secret key (ticketing.E001),
 - console e-mail, which sends buyers nothing, unless EMAIL_ALLOW_CONSOLE=true (ticketing.E002),
 - the mock payment gateway unless PAYMENT_GATEWAY_ALLOW_MOCK=true (payments.E001, payments/checks.py).
-With DJANGO_DEBUG=true (the run command) they pass.
+With DJANGO_DEBUG=true, or DJANGO_DEMO=true (the run command: a demo on the embedded defaults), they pass.
 """
 
 from __future__ import annotations
@@ -17,6 +17,11 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 PRODUCTION = "production"
+
+
+def development_defaults_allowed() -> bool:
+    """Whether the development defaults are meant: DEBUG on, or demo mode (DJANGO_DEMO, the run command)."""
+    return bool(settings.DEBUG or getattr(settings, "DEMO", False))
 
 # The settings' default key and the keys Django generates for development start with this.
 _INSECURE_PREFIX = "django-insecure"
@@ -30,7 +35,7 @@ CONSOLE_EMAIL_BACKENDS = {
 
 @checks.register(PRODUCTION)
 def secret_key_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    if settings.DEBUG:
+    if development_defaults_allowed():
         return []
     key = str(settings.SECRET_KEY or "")
     if key and not key.startswith(_INSECURE_PREFIX):
@@ -45,7 +50,8 @@ def secret_key_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
 
 @checks.register(PRODUCTION)
 def email_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    if settings.DEBUG or settings.EMAIL_ALLOW_CONSOLE or settings.EMAIL_BACKEND not in CONSOLE_EMAIL_BACKENDS:
+    if (development_defaults_allowed() or settings.EMAIL_ALLOW_CONSOLE
+            or settings.EMAIL_BACKEND not in CONSOLE_EMAIL_BACKENDS):
         return []
     return [checks.Error(
         f"DJANGO_DEBUG is off but e-mail goes nowhere ({settings.EMAIL_BACKEND}): buyers would get no tickets.",
@@ -56,7 +62,7 @@ def email_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
 
 
 def refuse_unsafe_start() -> None:
-    """Raise ImproperlyConfigured naming every failed production check (none with DJANGO_DEBUG on)."""
+    """Raise ImproperlyConfigured naming every failed production check (none with DJANGO_DEBUG or DJANGO_DEMO on)."""
     errors = [message for message in checks.run_checks(tags=[PRODUCTION]) if message.is_serious()]
     if errors:
         raise ImproperlyConfigured("Refusing to start with DJANGO_DEBUG off:\n" + "\n".join(

@@ -1,5 +1,5 @@
 """Production safety of payments: the mock gateway is refused with DJANGO_DEBUG off unless allowed
-(see core/checks.py)."""
+or in demo mode (see core/checks.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core import checks
 from django.utils.module_loading import import_string
 
-from core.checks import PRODUCTION
+from core.checks import PRODUCTION, development_defaults_allowed
 
 
 @checks.register(PRODUCTION)
@@ -19,7 +19,7 @@ def gateway_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     except ImportError as exc:
         return [checks.Error(f"PAYMENT_GATEWAY {settings.PAYMENT_GATEWAY!r} cannot be imported: {exc}",
                              id="payments.E002")]
-    if settings.DEBUG or settings.PAYMENT_GATEWAY_ALLOW_MOCK or not issubclass(gateway, MockGateway):
+    if development_defaults_allowed() or settings.PAYMENT_GATEWAY_ALLOW_MOCK or not issubclass(gateway, MockGateway):
         return []
     return [checks.Error(
         f"DJANGO_DEBUG is off but PAYMENT_GATEWAY is the mock gateway ({settings.PAYMENT_GATEWAY}): "

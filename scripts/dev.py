@@ -109,13 +109,22 @@ def ensure_database(env: dict[str, str]) -> None:
                    env={**env, "PROBE_URL": maintenance, "PROBE_DBNAME": name})
 
 
+def run_environment(environ: dict[str, str]) -> dict[str, str]:
+    """The run command's environment: `environ` plus demo mode with debug off (the site's own error pages,
+    static files from whitenoise, the development defaults allowed) over plain HTTP. What `environ` sets
+    wins: DJANGO_DEBUG=true brings back Django's debug pages for developers."""
+    env = {**environ}
+    env.setdefault("DJANGO_DEMO", "true")
+    env.setdefault("DJANGO_DEBUG", "false")
+    env.setdefault("DJANGO_SECURE", "false")
+    env.setdefault("SITE_URL", f"http://127.0.0.1:{int(env.get('PORT', '8000'))}")
+    return env
+
+
 def run(argv: list[str]) -> int:
     ensure_venv("requirements.txt")
-    env = {**os.environ}
-    env.setdefault("DJANGO_DEBUG", "true")
-    env.setdefault("DJANGO_SECURE", "false")
+    env = run_environment(os.environ)
     port = int(env.get("PORT", "8000"))
-    env.setdefault("SITE_URL", f"http://127.0.0.1:{port}")
     if _port_in_use(port):
         print(f"Port {port} is already in use: stop what runs there or choose another, e.g. PORT=8001.",
               file=sys.stderr)
@@ -130,6 +139,8 @@ def run(argv: list[str]) -> int:
         "worker": [str(BIN / "celery"), "-A", "ticketing", "worker", "--loglevel=INFO", "--concurrency=2"],
         "beat": [str(BIN / "celery"), "-A", "ticketing", "beat", "--loglevel=INFO"],
     }
+    mode = ("debug (Django's debug pages)" if env["DJANGO_DEBUG"].lower() in {"true", "1", "yes", "on"}
+            else "demo, debug off (the site's own error pages); DJANGO_DEBUG=true for Django's debug pages")
     backend = "PostgreSQL" if env.get("DATABASE_URL", "").startswith(("postgres", "pgsql")) else "SQLite"
     broker = "Redis" if env.get("REDIS_URL") or env.get("CELERY_BROKER_URL") else "the filesystem broker (var/celery/)"
     banner = f"""
@@ -137,6 +148,7 @@ def run(argv: list[str]) -> int:
   Admin:  http://127.0.0.1:{port}/admin/      organizer / organizer   (superuser: admin / admin)
   API:    http://127.0.0.1:{port}/api/v1/     docs: http://127.0.0.1:{port}/api/docs/
   Data:   {backend}; Celery worker + beat on {broker}
+  Mode:   {mode}
   Ctrl-C stops everything.
 """
     return supervise(commands, env=env, port=port, banner=banner)

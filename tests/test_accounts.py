@@ -103,10 +103,10 @@ def test_log_out_is_a_post_from_the_header(client):
     assert "Log in" in page(client.get("/"))
 
 
-def test_the_header_links_to_login_with_the_current_page_as_next(client):
+def test_the_header_links_to_login_and_signup_with_the_current_page_as_next(client):
     html = page(client.get("/", {"q": "jazz"}))
     assert f'href="{reverse("login")}?next=/%3Fq%3Djazz"' in html
-    assert f'href="{reverse("signup")}"' in html
+    assert f'href="{reverse("signup")}?next=/%3Fq%3Djazz"' in html
 
 
 # --- Password reset ---------------------------------------------------------------------------
@@ -180,3 +180,69 @@ def test_every_page_has_a_skip_link_and_a_language(client):
     assert '<a class="skip-link" href="#main">Skip to content</a>' in html
     assert '<html lang="en">' in html
     assert '<main id="main"' in html
+
+
+# --- Back to the event after signing up or logging in (issue 17 item 10) ------------------------------
+
+
+@pytest.fixture
+def event():
+    from events.tests.factories import TicketTypeFactory
+
+    return TicketTypeFactory(event__name="Summer Jazz Night", event__slug="summer-jazz-night").event
+
+
+def _link(html: str, text: str) -> str:
+    return re.search(rf'<a href="([^"]+)">{text}</a>', html).group(1).replace("&amp;", "&")
+
+
+def test_signing_up_from_the_event_page_comes_back_to_the_event(client, event):
+    event_page = page(client.get(event.get_absolute_url()))
+    back = f"?next={event.get_absolute_url()}"  # Django's urlencode keeps the slashes
+    assert f'href="{reverse("signup")}{back}"' in event_page  # the reserve form's hint
+    assert f'href="{reverse("login")}{back}"' in event_page
+
+    signup = page(client.get(_link(event_page, "Sign up")))
+    assert f'name="next" value="{event.get_absolute_url()}"' in signup
+    assert _link(signup, "Log in") == reverse("login") + back
+    response = client.post(reverse("signup") + back, {
+        "username": "mia", "email": "mia@example.com", "password1": PASSWORD, "password2": PASSWORD,
+        "next": event.get_absolute_url()})
+
+    assert response.status_code == 302 and response["Location"] == event.get_absolute_url()
+    assert "Log out (mia)" in page(client.get(response["Location"]))
+
+
+def test_logging_in_from_the_event_page_comes_back_to_the_event(client, event):
+    UserFactory(username="ada", password=PASSWORD)
+    event_page = page(client.get(event.get_absolute_url()))
+
+    login = page(client.get(_link(event_page, "Log in")))
+    assert f'name="next" value="{event.get_absolute_url()}"' in login
+    assert _link(login, "Create an account") == f"{reverse('signup')}?next={event.get_absolute_url()}"
+    response = client.post(reverse("login"), {"username": "ada", "password": PASSWORD,
+                                               "next": event.get_absolute_url()})
+
+    assert response["Location"] == event.get_absolute_url()
+
+
+@pytest.mark.parametrize("unsafe", ["https://evil.example/", "//evil.example/events/", "http://testserver@evil.example/",
+                                    "javascript:alert(1)", "/\\evil.example"])
+def test_an_unsafe_next_is_refused_on_sign_up(client, unsafe):
+    signup = page(client.get(reverse("signup"), {"next": unsafe}))
+    assert 'name="next" value="/bookings/"' in signup
+    assert "evil" not in signup
+
+    response = client.post(reverse("signup"), {"username": "eve", "email": "eve@example.com",
+                                               "password1": PASSWORD, "password2": PASSWORD, "next": unsafe})
+
+    assert response.status_code == 302 and response["Location"] == reverse("bookings:mine")
+
+
+def test_an_unsafe_next_is_refused_on_log_in(client):
+    UserFactory(username="ada", password=PASSWORD)
+
+    response = client.post(reverse("login"), {"username": "ada", "password": PASSWORD,
+                                               "next": "https://evil.example/"})
+
+    assert response["Location"] == reverse("bookings:mine")

@@ -77,6 +77,21 @@ def test_requirements_are_installed_again_only_when_a_requirements_file_changes(
     assert len(installs) == 2
 
 
+def test_the_run_command_runs_the_demo_with_debug_off_over_plain_http():
+    env = dev.run_environment({"PATH": "/usr/bin", "PORT": "8001"})
+
+    assert env["DJANGO_DEMO"] == "true"  # the production checks allow the embedded development defaults
+    assert env["DJANGO_DEBUG"] == "false"  # the site's own error pages, static files from whitenoise
+    assert env["DJANGO_SECURE"] == "false"  # plain http: login cookies without the Secure flag
+    assert env["SITE_URL"] == "http://127.0.0.1:8001"
+
+
+def test_developers_get_the_debug_pages_with_django_debug_true():
+    env = dev.run_environment({"DJANGO_DEBUG": "true"})
+
+    assert env["DJANGO_DEBUG"] == "true" and env["DJANGO_DEMO"] == "true"
+
+
 # --- the run command's process handling, with stand-ins for runserver and Celery ---------------
 
 DRIVER = """

@@ -33,6 +33,7 @@ def production_errors() -> dict[str, str]:
 def production(settings):
     """Debug off with every production setting right; each test breaks one."""
     settings.DEBUG = False
+    settings.DEMO = False
     settings.SECRET_KEY = GOOD_KEY
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_ALLOW_CONSOLE = False
@@ -107,7 +108,7 @@ def test_refusing_to_start_names_every_problem(production):
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in {"DJANGO_SECRET_KEY", "EMAIL_URL", "PAYMENT_GATEWAY", "EMAIL_ALLOW_CONSOLE",
-                        "PAYMENT_GATEWAY_ALLOW_MOCK", "CELERY_BROKER_URL"}}
+                        "PAYMENT_GATEWAY_ALLOW_MOCK", "CELERY_BROKER_URL", "DJANGO_DEMO"}}
     env.update(DJANGO_SETTINGS_MODULE="ticketing.settings", DJANGO_DEBUG="false", **extra)
     return env
 
@@ -143,6 +144,14 @@ def test_a_production_shaped_environment_passes_the_start_up_checks():
                PAYMENT_GATEWAY_ALLOW_MOCK="true")
 
     result = _run([sys.executable, "manage.py", "check"], env)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_demo_mode_passes_the_start_up_checks_on_the_development_defaults():
+    """The run command (DJANGO_DEMO=true, DJANGO_DEBUG=false): a demo on the embedded defaults starts."""
+    result = _run([sys.executable, "manage.py", "check"], _env(DJANGO_DEMO="true"))
 
     assert result.returncode == 0, result.stdout + result.stderr
 

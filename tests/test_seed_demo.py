@@ -150,7 +150,7 @@ def test_seed_demo_takes_back_permissions_an_older_run_gave_the_organizer_login(
 
 @pytest.mark.django_db
 def test_seed_demo_refuses_to_run_with_debug_off(settings):
-    settings.DEBUG = False
+    settings.DEBUG, settings.DEMO = False, False
 
     with pytest.raises(CommandError, match="--force"):
         call_command("seed_demo")
@@ -169,10 +169,31 @@ def test_seed_demo_runs_with_debug_off_when_forced(settings):
     assert Event.objects.exists()
 
 
+def dev_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("dev_script", ROOT / "scripts" / "dev.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.django_db(transaction=True)
+def test_seed_demo_runs_in_demo_mode_with_debug_off(settings):
+    settings.DEBUG, settings.DEMO = False, True
+
+    call_command("seed_demo")
+
+    assert get_user_model().objects.filter(username="organizer").exists()
+
+
 def test_the_run_commands_embedded_defaults_migrate_and_seed_on_sqlite(tmp_path):
-    """The run command's path with no PostgreSQL or Redis: SQLite, filesystem broker, debug on."""
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
-    env["DJANGO_DEBUG"] = "true"  # as scripts/dev.py run sets it
+    """The run command's path with no PostgreSQL or Redis: SQLite, filesystem broker, demo mode with debug off."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_DEBUG", "DJANGO_DEMO",
+                        "DJANGO_SECRET_KEY", "EMAIL_URL", "PAYMENT_GATEWAY"}}
+    env = dev_script().run_environment(env)  # as scripts/dev.py run sets it: DJANGO_DEMO=true, DJANGO_DEBUG=false
+    assert (env["DJANGO_DEMO"], env["DJANGO_DEBUG"]) == ("true", "false")
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'db.sqlite3'}"
     env["CELERY_BROKER_URL"] = "memory://"  # the queued capture tasks must not reach a real broker
     for command in (["migrate", "-v", "0"], ["seed_demo"], ["check_inventory"]):

@@ -21,6 +21,11 @@ if (BASE_DIR / ".env").is_file():
 # --- Core ---------------------------------------------------------------------
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# Demo mode (`python3 scripts/dev.py run` sets it, with DJANGO_DEBUG=false): the site as a buyer sees it
+# in production (the styled error pages, static files from whitenoise), on the embedded development
+# defaults (SQLite, the development secret key, local hosts, the mock gateway, console e-mail), which the
+# production checks (core/checks.py, payments/checks.py) then allow, over plain HTTP. Never in production.
+DEMO = env.bool("DJANGO_DEMO", default=False)
 SECRET_KEY = env(
     "DJANGO_SECRET_KEY",
     default="django-insecure-development-key-set-DJANGO_SECRET_KEY-in-production",
@@ -231,9 +236,9 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="tickets@localhost")
 if DEFAULT_FROM_NAME and "<" not in DEFAULT_FROM_EMAIL:
     DEFAULT_FROM_EMAIL = formataddr((DEFAULT_FROM_NAME, DEFAULT_FROM_EMAIL))
 
-# --- Security (on whenever DEBUG is off; DJANGO_SECURE=false for plain HTTP) ---
+# --- Security (on whenever DEBUG and DEMO are off; DJANGO_SECURE=false for plain HTTP) ---
 
-SECURE = env.bool("DJANGO_SECURE", default=not DEBUG)
+SECURE = env.bool("DJANGO_SECURE", default=not (DEBUG or DEMO))
 SESSION_COOKIE_SECURE = SECURE
 CSRF_COOKIE_SECURE = SECURE
 SECURE_SSL_REDIRECT = SECURE

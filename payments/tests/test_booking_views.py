@@ -374,26 +374,52 @@ def test_my_bookings_needs_a_login(client):
 
 
 def test_my_bookings_lists_the_users_bookings_with_statuses_and_pages(client, settings):
+    """Upcoming first (soonest event first), then past (paginated, latest first); each row with its reference,
+    ticket count, the event's date in its zone, status and total (issue 17 item 10)."""
     settings.BOOKING_MAX_HOLDS_PER_BUYER = settings.BOOKING_MAX_TICKETS_PER_BUYER = 0  # one buyer, many holds
     user = UserFactory()
-    event = EventFactory(name="Festival", currency="USD")
+    event = EventFactory(name="Festival", currency="USD", timezone="America/New_York")
     tt = TicketTypeFactory(event=event, price=Decimal("10.00"))
     for _ in range(11):
         make_booking(items=[(tt, 1)], buyer=user, email=user.email)
     confirmed = make_booking(items=[(tt, 2)], buyer=user, email=user.email, status=Booking.Status.CONFIRMED)
     make_booking(items=[(tt, 1)], email="someone@example.com")
+    coming = TicketTypeFactory(event=EventFactory(name="Opera", starts_at=event.starts_at + timedelta(days=30)),
+                               price=Decimal("58.00"))
+    upcoming = make_booking(items=[(coming, 3)], buyer=user, email=user.email, status=Booking.Status.CONFIRMED)
     client.force_login(user)
 
-    first = page(client.get(reverse("bookings:mine")))
-    second = page(client.get(reverse("bookings:mine"), {"page": 2}))
+    with time_machine.travel(event.ends_at + timedelta(hours=1)):  # the festival is over, the opera to come
+        first = page(client.get(reverse("bookings:mine")))
+        second = page(client.get(reverse("bookings:mine"), {"page": 2}))
+        assert client.get(reverse("bookings:mine"), {"page": 3}).status_code == 404
 
     assert title(first) == "My bookings · Ticketing"
-    assert first.count("<tr>") - 1 == 10 and second.count("<tr>") - 1 == 2
-    assert "Page 1 of 2" in first
-    assert confirmed.get_absolute_url() in first  # newest first
-    assert "Confirmed" in first and "Reserved" in first
-    assert "$20.00" in first
+    upcoming_part, past_part = first.split('id="past-heading"')
+    assert '<h2 id="upcoming-heading">Upcoming</h2>' in upcoming_part
+    assert upcoming_part.count("<tr>") - 1 == 1 and past_part.count("<tr>") - 1 == 10
+    assert second.count("<tr>") - 1 == 2 and "Upcoming" not in second  # page 2 is past bookings only
+    assert "Page 1 of 2" in first and "Page 2 of 2" in second
+    assert upcoming.get_absolute_url() in upcoming_part
+    assert f"<code>{upcoming.reference}</code>" in upcoming_part and "€174.00" in upcoming_part
+    assert re.search(r'data-label="Tickets" class="num">3<', upcoming_part)
+    assert confirmed.get_absolute_url() in past_part  # newest first among the festival's
+    assert f"<code>{confirmed.reference}</code>" in past_part
+    assert re.search(r'data-label="Tickets" class="num">2<', past_part)
+    assert event.starts_at.astimezone(ZoneInfo("America/New_York")).strftime("%H:%M %Z") in past_part
+    assert "Confirmed" in past_part and "Reserved" in past_part
+    assert "$20.00" in past_part
     assert 'aria-current="page">My bookings' in first
+
+
+def test_my_bookings_says_when_one_part_is_empty(client):
+    user = UserFactory()
+    make_booking(items=[(TicketTypeFactory(), 1)], buyer=user, email=user.email)
+    client.force_login(user)
+
+    html = page(client.get(reverse("bookings:mine")))
+
+    assert "No past bookings." in html and "No upcoming bookings." not in html
 
 
 def test_my_bookings_when_there_are_none(client):

@@ -64,17 +64,18 @@ def local_start(spec: dict) -> datetime:
 
 class Command(BaseCommand):
     help = ("Create the demo organizer, logins and published events (running it again changes nothing). "
-            "Refused with DJANGO_DEBUG off unless --force: the logins have well-known passwords.")
+            "Refused with DJANGO_DEBUG off (outside demo mode) unless --force: the logins have well-known passwords.")
 
     def add_arguments(self, parser):
         parser.add_argument("--force", action="store_true",
                             help="run even with DJANGO_DEBUG off (a demo deployment, e.g. docker-compose.yml's)")
 
     def handle(self, *args, **options):
-        if not settings.DEBUG and not options["force"]:
+        if not (settings.DEBUG or settings.DEMO) and not options["force"]:
             raise CommandError(
                 "seed_demo creates logins with well-known passwords (admin/admin, organizer/organizer, buyer/buyer) "
-                "and DJANGO_DEBUG is off, so this looks like production. Run it with --force for a demo."
+                "and DJANGO_DEBUG and DJANGO_DEMO are off, so this looks like production. "
+                "Run it with --force for a demo."
             )
         with transaction.atomic():
             organizer, users = self._logins()
