@@ -391,6 +391,36 @@ def test_the_ticket_page_shows_event_type_code_and_qr_code(client, committed):
     assert f'href="{url(booking)}"' in html  # back link keeps the token
 
 
+def test_the_ticket_page_names_the_buyer_the_booking_and_the_tickets_place_in_it(client, committed):
+    buyer = UserFactory(first_name="Ada", last_name="Lovelace")
+    tt = TicketTypeFactory(name="Stalls")
+    booking = make_booking(items=[(tt, 2)], buyer=buyer, email=buyer.email)
+    client.force_login(buyer)
+    with committed():
+        client.post(url(booking, "bookings:pay", token=False), CARD)
+    first, second = booking.tickets.all()
+
+    html = page(client.get(url(booking, "bookings:ticket", token=False, ticket_pk=second.pk)))
+
+    assert '<dd class="buyer-name">Ada Lovelace</dd>' in html
+    assert f'<code class="booking-reference">{booking.reference}</code>' in html
+    assert '<span class="ticket-position">2 of 2</span>' in html
+    assert '<div class="ticket-qr">' in html  # first on a phone (site.css)
+    assert "1 of 2" in page(client.get(url(booking, "bookings:ticket", token=False, ticket_pk=first.pk)))
+
+
+def test_a_guests_ticket_names_the_guest_by_e_mail_address(client):
+    booking = guest_booking(quantity=1)
+    html = page(client.get(url(booking, "bookings:ticket", ticket_pk=booking.tickets.get().pk)))
+    assert '<dd class="buyer-name">guest@example.com</dd>' in html
+    assert '<span class="ticket-position">1 of 1</span>' in html
+
+
+def test_the_booking_page_shows_the_booking_reference(client):
+    booking = guest_booking()
+    assert f"<code>{booking.reference}</code>" in page(client.get(url(booking)))
+
+
 def test_a_ticket_not_yet_paid_has_no_qr_code(client):
     booking = guest_booking(quantity=1)
     ticket = booking.tickets.get()
