@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.generic import ListView, View
@@ -22,13 +23,19 @@ from django.views.generic import ListView, View
 from bookings.forms import ReserveForm
 from bookings.models import Booking, Ticket
 from bookings.permissions import may_cancel_booking
-from bookings.selectors import BookingAccess, booking_get_access, booking_lists_for_buyer
+from bookings.selectors import (
+    BookingAccess,
+    booking_get_access,
+    booking_hold_expired,
+    booking_items,
+    booking_lists_for_buyer,
+)
 from bookings.services import booking_cancel, booking_reserve
 from core.api import BookingsThrottle
 from core.client_ip import client_ip
 from core.errors import Busy, DomainError, GuestLinkExpired, SoldOut
 from core.site import busy_response, form_add_domain_error, throttled_response, token_query
-from events.views import ReservePanel, asks_email, event_page_context, quantity_values, visible_event_or_404
+from events.views import ReservePanel, asks_email, quantity_values, reserve_panel_stash, visible_event_or_404
 
 
 def booking_access_for_request(request: HttpRequest, pk) -> tuple[BookingAccess, str | None]:
@@ -70,6 +77,14 @@ def ticket_qr_svg(ticket: Ticket) -> str:
     )
 
 
+def buyer_name(booking: Booking) -> str:
+    """Who bought the booking, for its tickets: the account's full name (else its username), or a
+    guest's e-mail address (a guest gives no name)."""
+    if booking.buyer is not None:
+        return booking.buyer.get_full_name() or booking.buyer.get_username()
+    return booking.email
+
+
 class BookingReserveView(View):
     """The event page's form: hold the chosen tickets, then go to the booking page to pay."""
 
@@ -97,7 +112,9 @@ class BookingReserveView(View):
                 # A guest comes back with the secret link; a logged-in buyer owns the booking.
                 token = None if booking.buyer_id else booking.access_token
                 return redirect(booking_url(booking, token))
-        panel = ReservePanel(
+        # Post/Redirect/Get: the event page shows the errors and keeps the quantities and e-mail
+        # address; reloading it does not send the form again.
+        reserve_panel_stash(request, event, ReservePanel(
             ask_email=ask_email,
             email=request.POST.get("email", "")[:254],
             email_errors=list(form.errors.get("email", [])),
@@ -105,8 +122,8 @@ class BookingReserveView(View):
             values=quantity_values(request.POST),
             row_errors=form.quantity_errors(),
             left=left,
-        )
-        return render(request, "events/event_detail.html", event_page_context(request, event, panel=panel))
+        ))
+        return redirect(f"{event.get_absolute_url()}#tickets-heading")
 
 
 class BookingActionView(GuestLinkPageMixin, View):
@@ -144,17 +161,35 @@ class BookingActionView(GuestLinkPageMixin, View):
 
 
 class BookingCancelView(BookingActionView):
-    """Give up a hold: the tickets go back on sale at once."""
+    """Give up a hold: the tickets go back on sale at once.
 
+    GET asks first ("Cancel this reservation? Yes, cancel / Keep it", no JavaScript needed);
+    the POST of that page cancels.
+    """
+
+    http_method_names = ["get", "post"]
     done_message = _lazy("Your reservation was cancelled and the tickets were released.")
     may = staticmethod(may_cancel_booking)
+
+    def get(self, request, pk):
+        access, token = booking_access_for_request(request, pk)
+        if not self.may(request.user, access):
+            raise PermissionDenied
+        booking = access.booking
+        if booking.status != Booking.Status.RESERVED or booking_hold_expired(booking, now=timezone.now()):
+            return redirect(booking_url(booking, token))  # nothing to cancel: the booking page says why
+        return render(request, "bookings/booking_cancel.html", {
+            "booking": booking, "event": booking.event, "items": booking_items(booking),
+            "token_qs": token_query(token),
+        })
 
     def action(self, booking: Booking) -> None:
         booking_cancel(booking=booking)
 
 
 class TicketDetailView(GuestLinkPageMixin, View):
-    """One ticket, printable: event, date in the event's time zone, venue, type, code and QR code.
+    """One ticket, printable: event, date in the event's time zone, venue, type, code and QR code,
+    with the buyer's name, the booking reference and its place in the booking ("1 of 2").
 
     The page served is `payments.views.TicketDetailView`, which adds the ticket's refund state
     (`ticket_context`): bookings cannot read refunds.
@@ -166,14 +201,17 @@ class TicketDetailView(GuestLinkPageMixin, View):
 
     def get(self, request, pk, ticket_pk):
         booking, token = booking_for_request(request, pk)
-        ticket = next((t for t in booking.tickets.all() if t.pk == ticket_pk), None)
-        if ticket is None:
+        tickets = list(booking.tickets.all())
+        position = next((n for n, t in enumerate(tickets, start=1) if t.pk == ticket_pk), None)
+        if position is None:
             raise Http404
+        ticket = tickets[position - 1]
         extra = self.ticket_context(booking, ticket)
         usable = ticket.status == Ticket.Status.ISSUED and not extra.get("being_refunded")
         qr_svg = ticket_qr_svg(ticket) if usable else ""
         return render(request, "bookings/ticket_detail.html", {
             "booking": booking, "event": booking.event, "ticket": ticket, "qr_svg": qr_svg,
+            "position": position, "count": len(tickets), "buyer_name": buyer_name(booking),
             "token_qs": token_query(token), **extra,
         })
 

@@ -52,9 +52,15 @@ def throttled_response(request: HttpRequest, *throttle_classes) -> HttpResponse 
 
 
 def form_add_domain_error(form: forms.Form, exc: DomainError) -> None:
-    """Put a domain error on a form: its field errors where the form has the field, else the detail."""
+    """Put a domain error on a form: its field errors where the form has the field, else the detail.
+
+    A form whose field has another name than the service's says so in `error_fields`
+    (the card form's one expiry field takes the errors of `exp_month` and `exp_year`).
+    """
     placed = False
-    for field, messages in (exc.errors or {}).items():
+    renamed = getattr(form, "error_fields", {})
+    for name, messages in (exc.errors or {}).items():
+        field = renamed.get(name, name)
         if field in form.fields:
             for message in messages:
                 form.add_error(field, message)

@@ -138,6 +138,31 @@ class ReservePanel:
     left: dict[str, int] = field(default_factory=dict)
 
 
+def _reserve_panel_key(event: Event) -> str:
+    return f"reserve-panel:{event.pk}"
+
+
+def reserve_panel_stash(request: HttpRequest, event: Event, panel: ReservePanel) -> None:
+    """Keep a refused reservation's form (quantities, e-mail, errors) for the event page the buyer is
+    redirected to (Post/Redirect/Get: reloading that page sends nothing again)."""
+    request.session[_reserve_panel_key(event)] = {
+        "email": panel.email,
+        "email_errors": [str(e) for e in panel.email_errors],
+        "errors": [str(e) for e in panel.errors],
+        "values": {str(k): int(v) for k, v in panel.values.items()},
+        "row_errors": {str(k): str(v) for k, v in panel.row_errors.items()},
+        "left": {str(k): int(v) for k, v in panel.left.items()},
+    }
+
+
+def reserve_panel_pop(request: HttpRequest, event: Event) -> ReservePanel | None:
+    """The refused reservation's form kept by `reserve_panel_stash`, once; None when there is none."""
+    stash = request.session.pop(_reserve_panel_key(event), None) if hasattr(request, "session") else None
+    if not isinstance(stash, dict):
+        return None
+    return ReservePanel(ask_email=asks_email(request), **stash)
+
+
 def asks_email(request: HttpRequest) -> bool:
     """Guests (and accounts without an address) give an e-mail address for their tickets."""
     user = request.user
@@ -177,7 +202,8 @@ class EventDetailView(View):
         event = visible_event_or_404(request, pk)
         if slug != event.slug:
             return redirect(event, permanent=True)
-        return render(request, "events/event_detail.html", event_page_context(request, event))
+        panel = reserve_panel_pop(request, event)
+        return render(request, "events/event_detail.html", event_page_context(request, event, panel=panel))
 
 
 def _cached_event_with_types(pk) -> tuple[Event, list[TicketType]] | None:

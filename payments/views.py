@@ -93,17 +93,33 @@ def access_page_context(request, access: BookingAccess, token: str | None, **kwa
                                 may_refund=may_refund_booking(request.user, access), **kwargs)
 
 
+def _pay_form_key(booking: Booking) -> str:
+    return f"pay-form:{booking.pk}"
+
+
 class BookingDetailView(GuestLinkPageMixin, View):
-    """A booking for its buyer, its organizer, or anyone with the secret link (`?token=`)."""
+    """A booking for its buyer, its organizer, or anyone with the secret link (`?token=`).
+
+    After a refused payment it shows the card form's errors once (kept in the session by
+    `BookingPayView`, with the name on the card but never the card's number, expiry or CVC).
+    """
 
     def get(self, request, pk):
         access, token = booking_access_for_request(request, pk)
-        return render(request, "bookings/booking_detail.html", access_page_context(request, access, token))
+        stash = request.session.pop(_pay_form_key(access.booking), None)
+        pay_form = PaymentForm.from_stash(stash) if isinstance(stash, dict) else None
+        return render(request, "bookings/booking_detail.html",
+                      access_page_context(request, access, token, pay_form=pay_form))
 
 
-@method_decorator(sensitive_post_parameters("card_number", "cvc", "exp_month", "exp_year"), name="dispatch")
+@method_decorator(sensitive_post_parameters("card_number", "cvc", "expiry"), name="dispatch")
 class BookingPayView(GuestLinkPageMixin, View):
-    """The card form: authorize now (declines shown at once, the hold stays), capture in the background."""
+    """The card form: authorize now (declines shown at once, the hold stays), capture in the background.
+
+    Post/Redirect/Get: every answer but "busy" and "too many attempts" is a redirect to the
+    booking page, so reloading it never sends the card again; a refused card's errors are kept
+    in the session for that page.
+    """
 
     http_method_names = ["post"]
 
@@ -131,8 +147,8 @@ class BookingPayView(GuestLinkPageMixin, View):
                 form_add_domain_error(form, exc)
             else:
                 return redirect(booking_url(booking, token))
-        return render(request, "bookings/booking_detail.html",
-                      access_page_context(request, access, token, pay_form=form))
+        request.session[_pay_form_key(booking)] = form.stash()
+        return redirect(booking_url(booking, token))
 
 
 class BookingRefundView(BookingActionView):

@@ -143,6 +143,6 @@ def test_a_300_character_x_forwarded_for_breaks_nothing(settings, proxies, junk)
     assert token.status_code < 500
     assert admin_login(site, "nobody").status_code == 200
     pay = site.post(f"/bookings/{booking.pk}/pay/?token={booking.access_token}",
-                    {"card_number": "4000000000000002", "exp_month": 12, "exp_year": 2099, "cvc": "123",
+                    {"card_number": "4000000000000002", "expiry": "12/2099", "cvc": "123",
                      "cardholder_name": "Ada"})
     assert pay.status_code < 500

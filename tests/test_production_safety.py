@@ -275,7 +275,7 @@ def test_a_site_payment_that_fails_unexpectedly_reports_no_card_number(reports, 
     client = Client(raise_request_exception=False)
 
     response = client.post(f"/bookings/{booking.pk}/pay/?token={booking.access_token}", {
-        "card_number": CARD, "exp_month": "12", "exp_year": "2099", "cvc": "987", "cardholder_name": "Ada",
+        "card_number": CARD, "expiry": "12/2099", "cvc": "987", "cardholder_name": "Ada",
     })
 
     assert response.status_code == 500

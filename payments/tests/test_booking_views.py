@@ -23,7 +23,7 @@ from payments.views import BookingPayView
 
 pytestmark = pytest.mark.django_db
 
-CARD = {"card_number": "4111 1111 1111 1111", "exp_month": "12", "exp_year": "2099", "cvc": "123",
+CARD = {"card_number": "4111 1111 1111 1111", "expiry": "12/99", "cvc": "123",
         "cardholder_name": "Ada Lovelace"}
 
 
@@ -88,9 +88,9 @@ def test_a_reserved_booking_shows_items_total_hold_and_the_card_form(client):
     held_until = booking.expires_at.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%H:%M")
     assert f"Your tickets are held until {held_until} JST." in html
     assert re.search(r'data-countdown="(8\d\d|900)"', html)
-    for name in ("card_number", "exp_month", "exp_year", "cvc", "cardholder_name"):
+    for name in ("card_number", "expiry", "cvc", "cardholder_name"):
         assert f'name="{name}"' in html
-    assert 'autocomplete="cc-number"' in html
+    assert 'autocomplete="cc-number"' in html and 'autocomplete="cc-exp"' in html
     assert "Pay €150.00" in html
     assert "Cancel reservation" in html
 
@@ -99,7 +99,10 @@ def test_forms_and_links_keep_the_guest_token(client):
     booking = guest_booking()
     html = page(client.get(url(booking)))
     assert f'action="{url(booking, "bookings:pay")}"' in html
-    assert f'action="{url(booking, "bookings:cancel")}"' in html
+    assert f'href="{url(booking, "bookings:cancel")}"' in html  # the confirmation page
+    confirm = page(client.get(url(booking, "bookings:cancel")))
+    assert f'action="{url(booking, "bookings:cancel")}"' in confirm
+    assert f'href="{url(booking)}"' in confirm
 
 
 def test_paying_confirms_the_booking_and_shows_its_tickets(client, committed):
@@ -138,11 +141,13 @@ def test_a_logged_in_buyer_pays_without_a_token(client, committed):
     assert booking.status == Booking.Status.CONFIRMED
 
 
-def test_a_declined_card_is_shown_on_the_form_and_the_hold_stays(client):
+def test_a_declined_card_is_shown_on_the_form_after_a_redirect_and_the_hold_stays(client):
     booking = guest_booking()
 
-    html = page(client.post(url(booking, "bookings:pay"), {**CARD, "card_number": "4000000000000002"}))
+    response = client.post(url(booking, "bookings:pay"), {**CARD, "card_number": "4000000000000002"})
 
+    assert response.status_code == 302 and response["Location"] == url(booking)  # Post/Redirect/Get
+    html = page(client.get(response["Location"]))
     assert "Your card was declined." in html
     assert 'role="alert"' in html
     booking.refresh_from_db()
@@ -150,21 +155,25 @@ def test_a_declined_card_is_shown_on_the_form_and_the_hold_stays(client):
     assert booking.tickets.filter(status=Ticket.Status.HELD).count() == 2
     assert "4000000000000002" not in html  # the card number is never written back
     assert 'value="Ada Lovelace"' in html
+    refreshed = page(client.get(url(booking)))  # reloading the page sends nothing and says it once
+    assert "Your card was declined." not in refreshed
+    assert Payment.objects.count() == 1
 
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
         ("card_number", "4111111111111112", "Enter a valid card number."),
-        ("exp_year", "2001", "This card has expired."),
-        ("exp_month", "13", "Enter a month from 1 to 12."),
+        ("expiry", "12/01", "This card has expired."),  # the gateway's check, on the one expiry field
+        ("expiry", "13/29", "Enter a month from 1 to 12."),
+        ("expiry", "December", "Enter the expiry date as MM/YY, e.g. 08/29."),
         ("cvc", "12", "Enter the 3 or 4 digits on the back of the card."),
     ],
 )
 def test_an_invalid_card_shows_the_error_at_its_field(client, field, value, message):
     booking = guest_booking()
 
-    html = page(client.post(url(booking, "bookings:pay"), {**CARD, field: value}))
+    html = page(client.post(url(booking, "bookings:pay"), {**CARD, field: value}, follow=True))
 
     assert f'<ul class="errorlist" id="id_{field}_error"><li>{message}</li></ul>' in html
     widget = re.search(rf'<input[^>]*id="id_{field}"[^>]*>', html).group(0)
@@ -176,15 +185,24 @@ def test_an_invalid_card_shows_the_error_at_its_field(client, field, value, mess
 
 def test_missing_card_fields_are_required(client):
     booking = guest_booking()
-    html = page(client.post(url(booking, "bookings:pay"), {}))
-    assert html.count("This field is required.") == 5
+    html = page(client.post(url(booking, "bookings:pay"), {}, follow=True))
+    assert html.count("This field is required.") == 4
     assert not Payment.objects.exists()
 
 
-def test_a_two_digit_year_is_read_as_this_century(client):
+@pytest.mark.parametrize("expiry", ["12/99", "12/2099", " 12 / 99 ", "1299", "12-2099"])
+def test_one_expiry_field_takes_mm_yy_or_mm_yyyy(client, expiry):
     booking = guest_booking()
-    assert client.post(url(booking, "bookings:pay"), {**CARD, "exp_year": "99"}).status_code == 302
+    assert client.post(url(booking, "bookings:pay"), {**CARD, "expiry": expiry}).status_code == 302
     assert Payment.objects.get().status == Payment.Status.AUTHORIZED
+
+
+@pytest.mark.parametrize("number", ["4111111111111111", "4111 1111 1111 1111"])
+def test_the_card_number_is_taken_with_or_without_spaces(client, number):
+    booking = guest_booking()
+    assert client.post(url(booking, "bookings:pay"), {**CARD, "card_number": number}).status_code == 302
+    payment = Payment.objects.get()
+    assert (payment.status, payment.card_last4) == (Payment.Status.AUTHORIZED, "1111")
 
 
 def test_paying_an_expired_hold_says_so_and_releases_nothing_twice(client):
@@ -277,9 +295,33 @@ def test_cancel_of_a_paid_booking_is_refused_with_a_message(client):
     assert 'class="message message-error"' in html
 
 
-def test_cancel_needs_post_and_the_token(client):
+def test_cancel_asks_first_and_the_post_cancels(client):
     booking = guest_booking()
-    assert client.get(url(booking, "bookings:cancel")).status_code == 405
+
+    html = page(client.get(url(booking, "bookings:cancel")))
+
+    assert title(html) == "Cancel this reservation? · Ticketing"
+    assert "Yes, cancel" in html and "Keep it" in html
+    assert "2 × General" in html and "€50.00" in html
+    booking.refresh_from_db()
+    assert booking.status == Booking.Status.RESERVED  # asking changes nothing
+    assert client.post(url(booking, "bookings:cancel")).status_code == 302
+    booking.refresh_from_db()
+    assert booking.status == Booking.Status.CANCELLED
+
+
+def test_the_cancel_confirmation_of_a_booking_not_on_hold_goes_back_to_the_booking(client):
+    booking = guest_booking(status=Booking.Status.CONFIRMED)
+    response = client.get(url(booking, "bookings:cancel"))
+    assert (response.status_code, response["Location"]) == (302, url(booking))
+    held = guest_booking()
+    with time_machine.travel(held.expires_at + timedelta(seconds=1)):  # the hold ran out
+        assert client.get(url(held, "bookings:cancel"))["Location"] == url(held)
+
+
+def test_cancel_needs_the_token(client):
+    booking = guest_booking()
+    assert client.get(url(booking, "bookings:cancel", token=False)).status_code == 404
     assert client.post(url(booking, "bookings:cancel", token=False)).status_code == 404
 
 
@@ -347,6 +389,36 @@ def test_the_ticket_page_shows_event_type_code_and_qr_code(client, committed):
     assert re.search(r'<svg viewBox="0 0 \d+ \d+" class="qr"><title>QR code of ticket', html)
     assert "Print ticket" in html
     assert f'href="{url(booking)}"' in html  # back link keeps the token
+
+
+def test_the_ticket_page_names_the_buyer_the_booking_and_the_tickets_place_in_it(client, committed):
+    buyer = UserFactory(first_name="Ada", last_name="Lovelace")
+    tt = TicketTypeFactory(name="Stalls")
+    booking = make_booking(items=[(tt, 2)], buyer=buyer, email=buyer.email)
+    client.force_login(buyer)
+    with committed():
+        client.post(url(booking, "bookings:pay", token=False), CARD)
+    first, second = booking.tickets.all()
+
+    html = page(client.get(url(booking, "bookings:ticket", token=False, ticket_pk=second.pk)))
+
+    assert '<dd class="buyer-name">Ada Lovelace</dd>' in html
+    assert f'<code class="booking-reference">{booking.reference}</code>' in html
+    assert '<span class="ticket-position">2 of 2</span>' in html
+    assert '<div class="ticket-qr">' in html  # first on a phone (site.css)
+    assert "1 of 2" in page(client.get(url(booking, "bookings:ticket", token=False, ticket_pk=first.pk)))
+
+
+def test_a_guests_ticket_names_the_guest_by_e_mail_address(client):
+    booking = guest_booking(quantity=1)
+    html = page(client.get(url(booking, "bookings:ticket", ticket_pk=booking.tickets.get().pk)))
+    assert '<dd class="buyer-name">guest@example.com</dd>' in html
+    assert '<span class="ticket-position">1 of 1</span>' in html
+
+
+def test_the_booking_page_shows_the_booking_reference(client):
+    booking = guest_booking()
+    assert f"<code>{booking.reference}</code>" in page(client.get(url(booking)))
 
 
 def test_a_ticket_not_yet_paid_has_no_qr_code(client):
@@ -460,10 +532,11 @@ def test_a_view_only_member_can_neither_cancel_nor_refund_a_buyers_booking_on_th
 
     html = page(client.get(url(hold, token=False)))
     cancel = client.post(url(hold, "bookings:cancel", token=False))
+    confirm = client.get(url(hold, "bookings:cancel", token=False))
     refund = client.post(url(hold, "bookings:refund", token=False))
 
     assert "Cancel reservation" not in html
-    assert (cancel.status_code, refund.status_code) == (403, 403)
+    assert (cancel.status_code, confirm.status_code, refund.status_code) == (403, 403, 403)
     hold.refresh_from_db()
     assert hold.status == Booking.Status.RESERVED
 

@@ -156,15 +156,18 @@ def test_a_purchase_and_refund_through_the_services_leave_no_card_number_or_cvc_
 def test_a_purchase_through_the_site_and_the_api_leaves_no_card_number_or_cvc_anywhere(every_log, client):
     tt = TicketTypeFactory(capacity=5)
     booking = make_booking(items=[(tt, 2)])
-    form = {"card_number": "4000 0000 0000 0002", "exp_month": "12", "exp_year": "2099", "cvc": CVC,
+    form = {"card_number": "4000 0000 0000 0002", "expiry": "12/2099", "cvc": CVC,
             "cardholder_name": "Ada Lovelace"}
     api = APIClient()
     pay_url = f"/api/v1/bookings/{booking.pk}/pay/?token={booking.access_token}"
     body = {"card_number": NUMBER, "exp_month": 12, "exp_year": 2099, "cvc": CVC, "cardholder_name": "Ada Lovelace"}
 
-    # The site: a declined card re-renders the form, without writing the number or CVC back into the page.
-    page = client.post(f"{reverse('bookings:pay', kwargs={'pk': booking.pk})}?token={booking.access_token}", form)
-    assert page.status_code == 200
+    # The site: a declined card is shown on the booking page after a redirect (the form's errors and the
+    # name on the card wait in the session), without writing the number or CVC back into the page.
+    page = client.post(f"{reverse('bookings:pay', kwargs={'pk': booking.pk})}?token={booking.access_token}", form,
+                       follow=True)
+    assert page.status_code == 200 and page.redirect_chain
+    assert "Your card was declined." in page.content.decode()
     assert_no_card_data(page.content.decode(), DECLINED_NUMBER)
     # The API, with an Idempotency-Key (its fingerprint of the body is stored), then the same request replayed.
     first = api.post(pay_url, body, format="json", HTTP_IDEMPOTENCY_KEY="pay-once")

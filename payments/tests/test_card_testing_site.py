@@ -18,7 +18,7 @@ from events.tests.factories import EventFactory, TicketTypeFactory
 from payments.models import MockCharge
 
 pytestmark = pytest.mark.django_db
-CARD = {"card_number": "4111 1111 1111 1111", "exp_month": "12", "exp_year": "2099", "cvc": "123",
+CARD = {"card_number": "4111 1111 1111 1111", "expiry": "12/2099", "cvc": "123",
         "cardholder_name": "Ada Lovelace"}
 DECLINED = {**CARD, "card_number": "4000000000000002"}
 
@@ -46,8 +46,9 @@ def detail_url(booking):
 def test_five_declines_release_the_hold_and_a_sixth_attempt_is_refused(client):
     booking = guest_booking()
     for _ in range(4):
-        response = client.post(pay_url(booking), DECLINED)
-        assert response.status_code == 200 and "Your card was declined." in response.content.decode()
+        response = client.post(pay_url(booking), DECLINED, follow=True)
+        assert response.redirect_chain == [(detail_url(booking), 302)]
+        assert "Your card was declined." in response.content.decode()
 
     fifth = client.post(pay_url(booking), DECLINED, follow=True)
 

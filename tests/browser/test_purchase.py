@@ -57,8 +57,7 @@ def reserve_on_event_page(page, shot, event, general, *, quantity: int, email: s
 
 def fill_card(page, number: str):
     page.get_by_label("Card number").fill(number)
-    page.get_by_label("Expiry month (MM)").fill("12")
-    page.get_by_label("Expiry year (YYYY)").fill("2099")
+    page.get_by_label("Expiry date (MM/YY)").fill("12/99")
     page.get_by_label("Security code (CVC)").fill("123")
     page.get_by_label("Name on card").fill("Ada Lovelace")
 
@@ -246,7 +245,10 @@ def test_a_new_buyer_signs_up_cancels_a_hold_then_buys_and_gets_a_refund(site, o
     page.get_by_label('Number of “General admission” tickets').fill("1")
     page.get_by_role("button", name="Reserve tickets").click()
     page.wait_for_url(re.compile(r"/bookings/[0-9a-f-]{36}/"))
-    page.get_by_role("button", name="Cancel reservation").click()
+    page.get_by_role("link", name="Cancel reservation").click()
+    page.wait_for_url(re.compile(r"/bookings/[0-9a-f-]{36}/cancel/"))
+    assert page.get_by_role("heading", name="Cancel this reservation?").is_visible()
+    page.get_by_role("button", name="Yes, cancel").click()
     page.wait_for_load_state()
     assert "Your reservation was cancelled and the tickets were released." in page.locator(".messages").inner_text()
     shot(page, "cancelled")
