@@ -24,7 +24,7 @@ REFUSED = "The refund did not go through; the organizer has been told."
 
 
 def card(number):
-    return {"card_number": number, "exp_month": "12", "exp_year": "2099", "cvc": "123",
+    return {"card_number": number, "expiry": "12/99", "cvc": "123",
             "cardholder_name": "Ada Lovelace"}
 
 
